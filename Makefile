@@ -1,0 +1,61 @@
+# DigitGlyph entry points.  `make app` and `make test` do their own set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON_SYSTEM ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8866
+HOST ?= 127.0.0.1
+DIGITGLYPH_DATA ?= $(abspath ../shared/mnist)
+export DIGITGLYPH_DATA
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+STAMP := $(VENV)/.installed
+
+.PHONY: setup app test test-python test-web web sweep reports benchmarks kernel clean-web
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON_SYSTEM) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==24.3.1
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name digitglyph --display-name "Python (digitglyph)"
+	touch $(STAMP)
+
+# Debian's chromium for the browser tests, node packages for the web page.
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+setup: $(STAMP) /usr/bin/chromium web/node_modules/.package-lock.json
+
+kernel: $(STAMP)
+
+## The main job: the Voila drawing app with the shipped model (no training).
+app: $(STAMP)
+	@echo "DigitGlyph drawing app: http://$(HOST):$(PORT)/"
+	$(VENV)/bin/voila notebooks/app.ipynb --no-browser --Voila.ip=$(HOST) --port=$(PORT) \
+		--VoilaConfiguration.file_allowlist="[]" --theme=light
+
+## All tests: Python (unit, notebooks, browser) and JavaScript (node --test).
+test: setup
+	$(MAKE) --no-print-directory test-web
+	$(MAKE) --no-print-directory test-python
+
+test-python: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+test-web: web/node_modules/.package-lock.json
+	cd web && node --test test/
+
+web: $(STAMP) web/node_modules/.package-lock.json
+	$(PY) -m digitglyph.export
+
+sweep: $(STAMP)
+	$(VENV)/bin/digitglyph sweep sweeps/default.yaml
+
+reports: $(STAMP)
+	$(VENV)/bin/digitglyph reports
+
+benchmarks: $(STAMP)
+	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done

@@ -1,0 +1,13 @@
+"""DigitGlyph: handwritten digit recognition trained on MNIST, with canvas front ends."""
+
+__version__ = "0.1.0"
+
+__all__ = ["Recognizer", "Prediction", "__version__"]
+
+
+def __getattr__(name):  # lazy, so `import digitglyph` does not pull in TensorFlow
+    if name in ("Recognizer", "Prediction"):
+        from . import recognizer
+
+        return getattr(recognizer, name)
+    raise AttributeError(name)

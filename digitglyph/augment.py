@@ -1,0 +1,109 @@
+"""Training-time augmentation, applied to whole batches inside the tf.data pipeline.
+
+Canvas drawings differ from MNIST in ways the canvas preprocessing cannot remove:
+slant, rotation, aspect, stroke width and stroke smoothness.  Each batch gets
+
+* a random affine warp about the image centre: rotation, isotropic scale,
+  anisotropic stretch, shear (slant) and a small shift;
+* a random stroke-width change: a grey-level dilation (thicker pen) or erosion
+  (thinner pen) blended in by a random amount;
+* occasionally a light blur (soft finger strokes) or a contrast change
+  (faint or saturated ink).
+
+All parameters live in :class:`AugmentConfig` so runs record exactly what was used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotation_degrees: float = 12.0
+    scale: float = 0.12          # isotropic scale in [1 - scale, 1 + scale]
+    stretch: float = 0.10        # extra scale of one axis
+    shear: float = 0.25          # x shear factor (slant), uniform in [-shear, shear]
+    shift_pixels: float = 2.0
+    stroke_probability: float = 0.6   # chance of a stroke-width change
+    stroke_strength: float = 0.7      # the most the thicker/thinner version is blended in
+    blur_probability: float = 0.15
+    contrast_probability: float = 0.2
+
+    def as_dict(self):
+        return asdict(self)
+
+
+NO_AUGMENTATION = AugmentConfig(0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def _affine(images, config: AugmentConfig):
+    batch = tf.shape(images)[0]
+    uniform = lambda low, high: tf.random.uniform([batch], low, high)  # noqa: E731
+    angle = uniform(-1.0, 1.0) * config.rotation_degrees * math.pi / 180.0
+    scale = uniform(1.0 - config.scale, 1.0 + config.scale)
+    stretch = uniform(-config.stretch, config.stretch)
+    sx, sy = scale * (1.0 + stretch), scale * (1.0 - stretch)
+    shear = uniform(-config.shear, config.shear)
+    tx = uniform(-config.shift_pixels, config.shift_pixels)
+    ty = uniform(-config.shift_pixels, config.shift_pixels)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # forward map A = R @ Shear @ S (output = A @ (input - c) + c + t); we need its inverse.
+    a00 = cos * sx + (-sin) * 0.0
+    a01 = cos * shear * sy - sin * sy
+    a10 = sin * sx
+    a11 = sin * shear * sy + cos * sy
+    det = a00 * a11 - a01 * a10
+    i00, i01, i10, i11 = a11 / det, -a01 / det, -a10 / det, a00 / det
+    height = tf.cast(tf.shape(images)[1], tf.float32)
+    width = tf.cast(tf.shape(images)[2], tf.float32)
+    cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+    # input = Inv @ (output - c - t) + c
+    ox, oy = cx + tx, cy + ty
+    b0 = cx - (i00 * ox + i01 * oy)
+    b1 = cy - (i10 * ox + i11 * oy)
+    zeros = tf.zeros([batch])
+    transforms = tf.stack([i00, i01, b0, i10, i11, b1, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
+def _per_image(probability, batch):
+    return tf.cast(tf.random.uniform([batch, 1, 1, 1]) < probability, tf.float32)
+
+
+def _stroke_width(images, config: AugmentConfig):
+    batch = tf.shape(images)[0]
+    thicker = tf.nn.max_pool2d(images, 3, 1, "SAME")
+    thinner = -tf.nn.max_pool2d(-images, 3, 1, "SAME")
+    amount = tf.random.uniform([batch, 1, 1, 1], 0.0, config.stroke_strength)
+    direction = _per_image(0.5, batch)
+    target = direction * thicker + (1.0 - direction) * thinner
+    apply = _per_image(config.stroke_probability, batch)
+    return images + apply * amount * (target - images)
+
+
+def _blur_and_contrast(images, config: AugmentConfig):
+    batch = tf.shape(images)[0]
+    kernel = tf.constant([[1, 2, 1], [2, 4, 2], [1, 2, 1]], tf.float32) / 16.0
+    blurred = tf.nn.conv2d(images, kernel[:, :, None, None], 1, "SAME")
+    images = images + _per_image(config.blur_probability, batch) * (blurred - images)
+    gain = tf.random.uniform([batch, 1, 1, 1], 0.7, 1.6)
+    contrasted = tf.clip_by_value(images * gain, 0.0, 1.0)
+    return images + _per_image(config.contrast_probability, batch) * (contrasted - images)
+
+
+def augment_batch(images, config: AugmentConfig = AugmentConfig()):
+    """Augment a float batch ``(N, 28, 28, 1)`` in ``[0, 1]``; returns the same shape and range."""
+    if config == NO_AUGMENTATION:
+        return images
+    images = _affine(images, config)
+    if config.stroke_probability > 0:
+        images = _stroke_width(images, config)
+    if config.blur_probability > 0 or config.contrast_probability > 0:
+        images = _blur_and_contrast(images, config)
+    return tf.clip_by_value(images, 0.0, 1.0)

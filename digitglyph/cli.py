@@ -1,0 +1,106 @@
+"""The ``digitglyph`` command: train, evaluate, sweep, export, reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _train(args) -> int:
+    from .train import TrainConfig, train
+
+    values = json.loads(args.params) if args.params else {}
+    for name in ("architecture", "epochs", "batch_size", "learning_rate", "seed", "train_subset", "data_dir"):
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value
+    metrics = train(TrainConfig.from_dict(values), args.run_dir)
+    print(json.dumps({k: metrics[k] for k in ("test_accuracy", "validation_accuracy", "wall_time_s",
+                                              "parameter_count", "epochs_trained")}, indent=2))
+    return 0
+
+
+def _evaluate(args) -> int:
+    import numpy as np
+
+    from .data import load_mnist
+    from .evaluate import summarize
+    from .recognizer import Recognizer
+
+    recognizer = Recognizer.load(args.model)
+    _, (x_test, y_test) = load_mnist(args.data_dir)
+    metrics = summarize(recognizer.predict_mnist(x_test), y_test)
+    print(f"model {recognizer.version}: MNIST test accuracy {metrics['test_accuracy']:.4%} "
+          f"({metrics['test_errors']} errors of {len(y_test)})")
+    print("per class:", {k: round(v, 4) for k, v in metrics["per_class_accuracy"].items()})
+    print(f"expected calibration error {metrics['calibration']['expected_calibration_error']:.4f}")
+    return 0 if np.isfinite(metrics["test_accuracy"]) else 1
+
+
+def _sweep(args) -> int:
+    from .sweep import main as sweep_main
+
+    return sweep_main(args)
+
+
+def _export(args) -> int:
+    from .export import main as export_main
+
+    return export_main(args)
+
+
+def _reports(args) -> int:
+    from .reports import main as reports_main
+
+    return reports_main(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="digitglyph", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train one run into a run directory (resumes if interrupted)")
+    train.add_argument("run_dir")
+    train.add_argument("--architecture")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", dest="batch_size", type=int)
+    train.add_argument("--learning-rate", dest="learning_rate", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--train-subset", dest="train_subset", type=int)
+    train.add_argument("--data-dir", dest="data_dir")
+    train.add_argument("--params", help="JSON object of any other TrainConfig fields")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="MNIST test metrics of a model (default: the shipped one)")
+    evaluate.add_argument("--model")
+    evaluate.add_argument("--data-dir", dest="data_dir")
+    evaluate.set_defaults(handler=_evaluate)
+
+    sweep = commands.add_parser("sweep", help="run a papermill sweep from a YAML file")
+    sweep.add_argument("sweep_file")
+    sweep.add_argument("--workers", type=int, default=None)
+    sweep.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port) to run on a cluster")
+    sweep.set_defaults(handler=_sweep)
+
+    export = commands.add_parser("export", help="convert the model to TF.js and build web/dist")
+    export.add_argument("--model")
+    export.add_argument("--out", default="web/dist")
+    export.set_defaults(handler=_export)
+
+    reports = commands.add_parser("reports", help="re-execute every notebook into reports/ (skips done work)")
+    reports.set_defaults(handler=_reports)
+    return root
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"digitglyph {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

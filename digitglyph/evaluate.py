@@ -1,0 +1,52 @@
+"""Metrics of a model on labelled images: accuracy, per class, confusion, calibration, mistakes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion_matrix(labels, predicted, classes: int = 10) -> np.ndarray:
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
+    return matrix
+
+
+def calibration(probabilities, labels, bins: int = 15) -> dict:
+    """Reliability-diagram bins and expected calibration error of the top-1 confidence."""
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            gap = abs(correct[members].mean() - confidence[members].mean())
+            ece += members.mean() * gap
+            rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(members.sum()),
+                         "accuracy": float(correct[members].mean()), "confidence": float(confidence[members].mean())})
+    return {"expected_calibration_error": float(ece), "bins": rows}
+
+
+def summarize(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    predicted = probabilities.argmax(1)
+    matrix = confusion_matrix(labels, predicted)
+    per_class = (np.diag(matrix) / np.maximum(matrix.sum(1), 1)).tolist()
+    wrong = np.flatnonzero(predicted != labels)
+    top2 = np.argsort(-probabilities[wrong], axis=1)[:, :2]
+    return {
+        "test_accuracy": float(np.mean(predicted == labels)),
+        "test_errors": int(len(wrong)),
+        "per_class_accuracy": {str(d): float(a) for d, a in enumerate(per_class)},
+        "confusion_matrix": matrix.tolist(),
+        "misclassified": [{"index": int(i), "label": int(labels[i]), "predicted": [int(t) for t in top],
+                           "probabilities": [float(probabilities[i, t]) for t in top]}
+                          for i, top in zip(wrong, top2)],
+        "calibration": calibration(probabilities, labels),
+    }
+
+
+def evaluate_model(model, images: np.ndarray, labels: np.ndarray) -> dict:
+    """``images`` float (N,28,28,1) in [0,1]; returns :func:`summarize`'s dict."""
+    probabilities = model.predict(images, batch_size=1000, verbose=0)
+    return summarize(probabilities, np.asarray(labels))

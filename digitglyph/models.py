@@ -1,0 +1,108 @@
+"""Registry of named architectures.
+
+Every builder takes no required arguments and returns an *uncompiled* Keras model
+mapping a ``(28, 28, 1)`` float input in ``[0, 1]`` to 10 softmax probabilities.
+Use :func:`build` to get one by name and :data:`ARCHITECTURES` to list them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import layers
+
+ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {}
+DESCRIPTIONS: dict[str, str] = {}
+
+
+def register(name: str, description: str):
+    def decorator(builder):
+        ARCHITECTURES[name] = builder
+        DESCRIPTIONS[name] = description
+        return builder
+    return decorator
+
+
+def build(name: str) -> keras.Model:
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; choose one of: {', '.join(sorted(ARCHITECTURES))}")
+    return ARCHITECTURES[name]()
+
+
+def _input():
+    return keras.Input(shape=(28, 28, 1), name="image")
+
+
+@register("glyph17", "The original project's network: 7 conv, BN, dropout (194,762 parameters).")
+def glyph17() -> keras.Model:
+    inputs = _input()
+    x = layers.Conv2D(32, 3, activation="relu")(inputs)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Conv2D(32, 5, strides=2, padding="same", activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Dropout(0.4)(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Conv2D(64, 5, strides=2, padding="same", activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Dropout(0.4)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="glyph17")
+
+
+def _conv_bn(x, filters, kernel, strides=1, padding="same"):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Activation("relu")(x)
+
+
+@register("glyphnet", "Ours: glyph17's cheap 26->13 stem, then BN conv pairs that widen as the map shrinks "
+                      "(13x13: 48, 6x6: 64-96, 4x4: 128); about 230k parameters, 1.5x glyph17's epoch time.")
+def glyphnet() -> keras.Model:
+    inputs = _input()
+    x = layers.Conv2D(32, 3, activation="relu")(inputs)   # 26x26
+    x = layers.MaxPooling2D()(x)                          # 13x13
+    x = _conv_bn(x, 48, 3)
+    x = _conv_bn(x, 64, 3, strides=2, padding="valid")    # 6x6
+    x = _conv_bn(x, 96, 3)
+    x = _conv_bn(x, 128, 3, padding="valid")              # 4x4
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="glyphnet")
+
+
+@register("glyphnet-small", "A thinner glyphnet (about 60k parameters) for quick runs and sweeps.")
+def glyphnet_small() -> keras.Model:
+    inputs = _input()
+    x = layers.Conv2D(16, 3, activation="relu")(inputs)
+    x = layers.MaxPooling2D()(x)
+    x = _conv_bn(x, 32, 3)
+    x = _conv_bn(x, 32, 3, strides=2, padding="valid")
+    x = _conv_bn(x, 48, 3)
+    x = _conv_bn(x, 64, 3, padding="valid")
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="glyphnet_small")
+
+
+@register("lenet5", "LeCun's classic LeNet-5 shape (ReLU, max pooling): a small, fast reference point.")
+def lenet5() -> keras.Model:
+    inputs = _input()
+    x = layers.Conv2D(6, 5, padding="same", activation="relu")(inputs)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(16, 5, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(120, activation="relu")(x)
+    x = layers.Dense(84, activation="relu")(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="lenet5")

@@ -1,0 +1,323 @@
+"""A training run: split, augment, fit, checkpoint, resume, and a run directory.
+
+A run directory holds everything a run made::
+
+    config.json     every parameter of the run
+    backup/         Keras BackupAndRestore state (removed when the run completes)
+    best.keras      the checkpoint with the best *validation* accuracy so far
+    history.csv     one row per epoch (loss, accuracy, val_*, lr, seconds)
+    model.keras     the selected model (best validation accuracy)
+    metrics.json    test metrics, written last and atomically: its presence means "done"
+
+Running :func:`train` again on the same directory resumes an interrupted run from
+its last finished epoch, and returns the stored metrics of a finished one.
+The test set is only touched after training, to report (or, with
+``report_test_each_epoch``, to print a learning curve for benchmarks); it never
+drives early stopping, checkpoint choice or any other decision.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .augment import NO_AUGMENTATION, AugmentConfig
+
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("onecycle", "constant")
+
+
+@dataclass
+class TrainConfig:
+    architecture: str = "glyphnet"
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    schedule: str = "onecycle"
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    label_smoothing: float = 0.0
+    augment: bool = True
+    augmentation: dict = field(default_factory=lambda: AugmentConfig().as_dict())
+    validation_size: int = 5000
+    train_subset: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    corrections_db: str | None = None
+    corrections_weight: int = 5
+    time_budget_s: float | None = None
+    threads: int | None = None
+    report_test_each_epoch: bool = False
+
+    def __post_init__(self):
+        from .models import ARCHITECTURES
+
+        problems = []
+        if self.architecture not in ARCHITECTURES:
+            problems.append(f"architecture={self.architecture!r} is unknown (choose one of {sorted(ARCHITECTURES)})")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name}={value!r} must be a positive integer")
+        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
+            problems.append(f"learning_rate={self.learning_rate!r} must be between 0 and 1")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule={self.schedule!r} must be one of {SCHEDULES}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
+        if self.train_subset is not None and (not isinstance(self.train_subset, (int, np.integer)) or self.train_subset < 100):
+            problems.append(f"train_subset={self.train_subset!r} must be empty (all) or an integer of at least 100")
+        if not isinstance(self.validation_size, (int, np.integer)) or self.validation_size < 10:
+            problems.append(f"validation_size={self.validation_size!r} must be an integer of at least 10")
+        if self.data_dir is not None and not Path(self.data_dir).expanduser().is_dir():
+            problems.append(f"data_dir={self.data_dir!r} is not a directory")
+        if self.corrections_db is not None and not Path(self.corrections_db).expanduser().is_file():
+            problems.append(f"corrections_db={self.corrections_db!r} does not exist")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            problems.append(f"time_budget_s={self.time_budget_s!r} must be positive")
+        try:
+            AugmentConfig(**self.augmentation)
+        except TypeError as error:
+            problems.append(f"augmentation={self.augmentation!r} is not valid ({error})")
+        if problems:
+            raise ValueError("bad training parameter: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"bad training parameter: unknown name(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**values)
+
+    @property
+    def augment_config(self) -> AugmentConfig:
+        return AugmentConfig(**self.augmentation) if self.augment else NO_AUGMENTATION
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_json_atomic(path: Path, value) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as handle:
+        json.dump(value, handle, indent=2, default=_json_default)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot serialise {type(value)}")
+
+
+def configure_threads(threads: int | None) -> None:
+    if threads:
+        import tensorflow as tf
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # already initialised in this process
+            pass
+
+
+def load_training_data(config: TrainConfig):
+    """Train/validation/test arrays as float32 ``(N,28,28,1)`` in [0,1] plus int labels."""
+    from .data import load_mnist, train_validation_split
+
+    (x_train, y_train), (x_test, y_test) = load_mnist(config.data_dir)
+    (x_fit, y_fit), (x_val, y_val) = train_validation_split(x_train, y_train, config.validation_size, config.seed)
+    if config.train_subset is not None and config.train_subset < len(x_fit):
+        order = np.random.default_rng(config.seed).permutation(len(x_fit))[: config.train_subset]
+        x_fit, y_fit = x_fit[order], y_fit[order]
+    if config.corrections_db:
+        from .corrections import CorrectionStore
+
+        x_extra, y_extra = CorrectionStore(config.corrections_db).export_arrays()
+        if len(x_extra):
+            x_fit = np.concatenate([x_fit] + [x_extra] * config.corrections_weight)
+            y_fit = np.concatenate([y_fit] + [y_extra] * config.corrections_weight)
+    scale = lambda x: (x.astype(np.float32) / 255.0)[..., None]  # noqa: E731
+    return (scale(x_fit), y_fit.astype(np.int32)), (scale(x_val), y_val.astype(np.int32)), \
+        (scale(x_test), y_test.astype(np.int32))
+
+
+def _dataset(images, labels, config: TrainConfig, training: bool):
+    import tensorflow as tf
+
+    from .augment import augment_batch
+
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if training:
+        dataset = dataset.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(config.batch_size)
+    if training and config.augment:
+        augment = config.augment_config
+        dataset = dataset.map(lambda x, y: (augment_batch(x, augment), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "onecycle":
+        warmup = max(1, int(0.15 * total))
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate / 20, decay_steps=total - warmup, alpha=0.002,
+            warmup_target=config.learning_rate, warmup_steps=warmup)
+    else:
+        learning_rate = config.learning_rate
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def _callbacks(config: TrainConfig, run_dir: Path, test_data, started: float):
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        """Adds elapsed seconds (over all resumed sessions), the learning rate and optional test accuracy."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs["epoch_seconds"] = time.perf_counter() - self.start
+            logs["wall_seconds"] = _previous_wall(run_dir) + time.perf_counter() - started
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            if config.report_test_each_epoch:
+                x_test, y_test = test_data
+                predictions = self.model.predict(x_test, batch_size=1000, verbose=0)
+                logs["test_accuracy_report_only"] = float(np.mean(predictions.argmax(1) == y_test))
+            if config.time_budget_s and logs["wall_seconds"] >= config.time_budget_s:
+                self.model.stop_training = True
+
+    checkpoint = keras.callbacks.ModelCheckpoint(run_dir / "best.keras", monitor="val_accuracy", mode="max",
+                                                 save_best_only=True)
+    earlier = [row["val_accuracy"] for row in read_history(run_dir) if "val_accuracy" in row]
+    if earlier:  # resuming: do not let a worse epoch overwrite the best checkpoint
+        checkpoint.best = max(earlier)
+    callbacks = [
+        EpochClock(),
+        checkpoint,
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+    ]
+    try:
+        from tqdm.keras import TqdmCallback
+
+        callbacks.append(TqdmCallback(verbose=0, desc=config.architecture))
+    except ImportError:
+        pass
+    return callbacks
+
+
+def _previous_wall(run_dir: Path) -> float:
+    state = run_dir / "wall.json"
+    return json.loads(state.read_text())["seconds"] if state.exists() else 0.0
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "history.csv"
+    if not path.exists():
+        return []
+    with open(path) as handle:
+        rows = [{k: float(v) if k != "epoch" else int(v) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(handle)]
+    # a resumed run may have re-logged an epoch: keep the last record of each
+    return list({row["epoch"]: row for row in rows}.values())
+
+
+def train(config: TrainConfig | dict, run_dir: str | os.PathLike) -> dict:
+    """Train (or resume, or return the finished result of) one run in ``run_dir``."""
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.exists():
+        return json.loads(metrics_path.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stored = run_dir / "config.json"
+    if stored.exists() and (run_dir / "backup").exists():
+        previous = json.loads(stored.read_text())
+        if previous != asdict(config):
+            raise ValueError(f"{run_dir} holds an interrupted run with different parameters; "
+                             "use another run directory or delete this one")
+    write_json_atomic(stored, asdict(config))
+
+    configure_threads(config.threads)
+    import keras
+
+    from .evaluate import evaluate_model
+    from .models import build
+
+    keras.utils.set_random_seed(config.seed)
+    (x_fit, y_fit), (x_val, y_val), (x_test, y_test) = load_training_data(config)
+    train_data = _dataset(x_fit, y_fit, config, training=True)
+    steps = int(np.ceil(len(x_fit) / config.batch_size))
+    model = build(config.architecture)
+    loss = keras.losses.SparseCategoricalCrossentropy() if not config.label_smoothing else \
+        keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    if config.label_smoothing:
+        train_data = train_data.map(lambda x, y: (x, _one_hot(y)))
+        y_val_fit = keras.utils.to_categorical(y_val, 10)
+    else:
+        y_val_fit = y_val
+    model.compile(optimizer=_optimizer(config, steps), loss=loss, metrics=["accuracy"])
+
+    started = time.perf_counter()
+    try:
+        model.fit(train_data, epochs=config.epochs, validation_data=(x_val, y_val_fit),
+                  callbacks=_callbacks(config, run_dir, (x_test, y_test), started), verbose=0)
+    finally:
+        write_json_atomic(run_dir / "wall.json", {"seconds": _previous_wall(run_dir) + time.perf_counter() - started})
+    wall = _previous_wall(run_dir)
+
+    best = run_dir / "best.keras"
+    selected = keras.models.load_model(best) if best.exists() else model
+    selected.save(run_dir / "model.keras")
+    history = read_history(run_dir)
+    metrics = evaluate_model(selected, x_test, y_test)
+    metrics.update({
+        "validation_accuracy": float(np.mean(selected.predict(x_val, batch_size=1000, verbose=0).argmax(1) == y_val)),
+        "epochs_trained": len(history),
+        "wall_time_s": wall,
+        "parameter_count": int(selected.count_params()),
+        "parameters": asdict(config),
+        "package_version": _version(),
+        "git_commit": git_commit(),
+        "train_size": int(len(x_fit)),
+    })
+    write_json_atomic(metrics_path, metrics)
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    return metrics
+
+
+def _one_hot(labels):
+    import tensorflow as tf
+
+    return tf.one_hot(labels, 10)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
