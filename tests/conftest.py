@@ -1,0 +1,57 @@
+"""Shared fixtures: MNIST location, the shipped recognizer, and a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+MNIST_DIR = Path(os.environ.get("DIGITGLYPH_DATA") or ROOT.parent / "shared" / "mnist")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST is not at {MNIST_DIR}; set DIGITGLYPH_DATA")
+    return MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    from digitglyph.data import load_mnist
+
+    return load_mnist(mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    from digitglyph import Recognizer
+
+    return Recognizer.load()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A real Debian Chromium driven by Playwright (no downloaded browsers here)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    if shutil.which("node") is None:
+        for item in items:
+            if "node" in item.keywords:
+                item.add_marker(pytest.mark.skip(reason="node is not installed"))
