@@ -1,0 +1,160 @@
+"""Pen strokes: render them like a canvas does, and turn MNIST digits into pen paths.
+
+A *stroke* is a list of ``(x, y)`` points in canvas pixels, drawn as a polyline
+with round caps and joins (``lineCap = lineJoin = "round"``), as the apps do.
+:func:`render_strokes` draws strokes like an HTML/ipycanvas canvas with a
+transparent background: black ink whose alpha is the anti-aliased coverage.
+
+:func:`digit_pen_paths` skeletonizes an MNIST digit and traces the skeleton into
+pen paths; :func:`drawn_digits` places such paths on canvases of several sizes,
+with several brush widths, sizes, positions and slants, and smooths them the way
+a mouse or finger path is smooth.  They feed the drawn-digit benchmark and the
+browser tests, which replay the same paths as real pointer events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+Stroke = list  # list[tuple[float, float]]
+SUPERSAMPLE = 4
+
+
+def render_strokes(strokes, width: int, height: int, brush_width: float) -> np.ndarray:
+    """Rasterise strokes to an ``(height, width, 4)`` uint8 RGBA canvas (transparent background)."""
+    if width < 1 or height < 1 or brush_width <= 0:
+        raise ValueError(f"need a positive canvas size and brush width, got {width}x{height}, {brush_width}")
+    scale = SUPERSAMPLE
+    coverage = Image.new("L", (width * scale, height * scale), 0)
+    draw = ImageDraw.Draw(coverage)
+    radius = brush_width * scale / 2.0
+    for stroke in strokes:
+        points = [(float(x) * scale, float(y) * scale) for x, y in stroke]
+        if not points:
+            continue
+        if len(points) > 1:
+            draw.line(points, fill=255, width=max(1, int(round(brush_width * scale))), joint="curve")
+        for x, y in points:  # round caps and joins
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    alpha = np.asarray(coverage.resize((width, height), Image.BOX))
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[:, :, 3] = alpha
+    return rgba
+
+
+def _skeleton(image: np.ndarray) -> np.ndarray:
+    from skimage.morphology import skeletonize
+
+    return skeletonize(image >= 96)
+
+
+def digit_pen_paths(image: np.ndarray) -> list[list[tuple[float, float]]]:
+    """Trace the skeleton of a 28x28 digit into pen paths (pixel-centre coordinates)."""
+    skeleton = _skeleton(image)
+    pixels = set(zip(*np.nonzero(skeleton)))
+
+    def neighbours(p):
+        r, c = p
+        found = []
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                q = (r + dr, c + dc)
+                if q == p or q not in pixels:
+                    continue
+                # skip a diagonal step when an orthogonal path joins the same two pixels
+                if dr and dc and ((r + dr, c) in pixels or (r, c + dc) in pixels):
+                    continue
+                found.append(q)
+        return found
+
+    graph = {p: neighbours(p) for p in pixels}
+    unused = {frozenset((p, q)) for p in graph for q in graph[p]}
+    paths = []
+    starts = sorted(p for p in graph if len(graph[p]) == 1) + sorted(graph)
+    for start in starts:
+        while any(frozenset((start, q)) in unused for q in graph[start]):
+            path, here = [start], start
+            while True:
+                step = next((q for q in graph[here] if frozenset((here, q)) in unused), None)
+                if step is None:
+                    break
+                unused.discard(frozenset((here, step)))
+                path.append(step)
+                here = step
+            paths.append([(c + 0.5, r + 0.5) for r, c in path])
+    if not paths and pixels:  # an isolated dot
+        r, c = sorted(pixels)[0]
+        paths.append([(c + 0.5, r + 0.5)])
+    return paths
+
+
+def _smooth(path: np.ndarray, window: int = 3) -> np.ndarray:
+    if len(path) <= 2:
+        return path
+    padded = np.concatenate([path[:1].repeat(window // 2, 0), path, path[-1:].repeat(window // 2, 0)])
+    kernel = np.ones(window) / window
+    smoothed = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(2)], 1)
+    smoothed[0], smoothed[-1] = path[0], path[-1]
+    return smoothed
+
+
+@dataclass
+class DrawnDigit:
+    strokes: list
+    width: int
+    height: int
+    brush_width: float
+    label: int
+    source_index: int
+
+    def render(self) -> np.ndarray:
+        return render_strokes(self.strokes, self.width, self.height, self.brush_width)
+
+
+def place_paths(paths, canvas_size: int, digit_height: float, centre: tuple[float, float],
+                slant: float = 0.0, jitter: float = 0.0, rng=None):
+    """Map 28-grid pen paths onto a canvas: scale so the ink's height is ``digit_height``."""
+    rng = rng or np.random.default_rng(0)
+    points = np.concatenate([np.asarray(p, float) for p in paths])
+    (x0, y0), (x1, y1) = points.min(0), points.max(0)
+    scale = digit_height / max(y1 - y0, (x1 - x0) * 0.8, 1.0)
+    mid = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    placed = []
+    for path in paths:
+        p = (np.asarray(path, float) - mid) * scale
+        p[:, 0] += slant * -p[:, 1]
+        p = _smooth(p) + np.asarray(centre)
+        if jitter:
+            p += rng.normal(0, jitter, p.shape)
+        placed.append([(float(x), float(y)) for x, y in np.clip(p, 1, canvas_size - 2)])
+    return placed
+
+
+def drawn_digits(count: int, seed: int = 0, canvas_size: int | None = None, images=None, labels=None,
+                 brush_range=(1 / 22, 1 / 10), size_range=(0.35, 0.85)) -> list[DrawnDigit]:
+    """Pen-drawn versions of ``count`` MNIST test digits on canvases.
+
+    Canvas side (280-560 px unless given), brush width (``brush_range`` x canvas),
+    digit height (``size_range`` x canvas), position and slant vary per digit.
+    """
+    if images is None:
+        from .data import load_mnist
+
+        _, (images, labels) = load_mnist()
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(images), size=count, replace=False)
+    digits = []
+    for index in chosen:
+        side = int(canvas_size or rng.choice([280, 320, 400, 480, 560]))
+        height = rng.uniform(*size_range) * side
+        brush = rng.uniform(*brush_range) * side
+        margin = height / 2 + brush
+        centre = (rng.uniform(margin, side - margin) if side - 2 * margin > 0 else side / 2,
+                  rng.uniform(margin, side - margin) if side - 2 * margin > 0 else side / 2)
+        strokes = place_paths(digit_pen_paths(images[index]), side, height, centre,
+                              slant=rng.uniform(-0.15, 0.15), jitter=rng.uniform(0, side / 400), rng=rng)
+        digits.append(DrawnDigit(strokes, side, side, float(brush), int(labels[index]), int(index)))
+    return digits
