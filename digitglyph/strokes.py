@@ -158,3 +158,23 @@ def drawn_digits(count: int, seed: int = 0, canvas_size: int | None = None, imag
                               slant=rng.uniform(-0.15, 0.15), jitter=rng.uniform(0, side / 400), rng=rng)
         digits.append(DrawnDigit(strokes, side, side, float(brush), int(labels[index]), int(index)))
     return digits
+
+
+def redrawn_mnist(images, labels, count: int, seed: int = 0, canvas_size: int = 140):
+    """``count`` training digits redrawn as canvas strokes and put through the canvas spec.
+
+    Returns ``(x, y)``: uint8 ``(N, 28, 28)`` MNIST-style images and their labels.  Training on
+    them teaches the model what pen strokes look like after preprocessing (uniform width, round
+    ends, smooth paths), which MNIST's scanned pen strokes do not show.
+    """
+    from .preprocess import canvas_to_mnist
+
+    digits = drawn_digits(count, seed=seed, canvas_size=canvas_size, images=images, labels=labels,
+                          brush_range=(1 / 24, 1 / 9), size_range=(0.4, 0.9))
+    redrawn, kept = [], []
+    for digit in digits:
+        image = canvas_to_mnist(digit.render())
+        if image is not None:
+            redrawn.append(image)
+            kept.append(digit.label)
+    return np.stack(redrawn), np.asarray(kept, np.uint8)

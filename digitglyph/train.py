@@ -53,6 +53,7 @@ class TrainConfig:
     data_dir: str | None = None
     corrections_db: str | None = None
     corrections_weight: int = 5
+    redrawn_digits: int = 0
     time_budget_s: float | None = None
     threads: int | None = None
     report_test_each_epoch: bool = False
@@ -81,6 +82,8 @@ class TrainConfig:
             problems.append(f"data_dir={self.data_dir!r} is not a directory")
         if self.corrections_db is not None and not Path(self.corrections_db).expanduser().is_file():
             problems.append(f"corrections_db={self.corrections_db!r} does not exist")
+        if not isinstance(self.redrawn_digits, (int, np.integer)) or self.redrawn_digits < 0:
+            problems.append(f"redrawn_digits={self.redrawn_digits!r} must be a non-negative integer")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             problems.append(f"time_budget_s={self.time_budget_s!r} must be positive")
         try:
@@ -105,8 +108,9 @@ class TrainConfig:
 
 def git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=Path(__file__).parent).stdout.strip() or None
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent)
+        return result.stdout.strip() if result.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -147,6 +151,9 @@ def load_training_data(config: TrainConfig):
     if config.train_subset is not None and config.train_subset < len(x_fit):
         order = np.random.default_rng(config.seed).permutation(len(x_fit))[: config.train_subset]
         x_fit, y_fit = x_fit[order], y_fit[order]
+    if config.redrawn_digits:
+        x_redrawn, y_redrawn = _redrawn(x_fit, y_fit, config.redrawn_digits, config.seed)
+        x_fit, y_fit = np.concatenate([x_fit, x_redrawn]), np.concatenate([y_fit, y_redrawn])
     if config.corrections_db:
         from .corrections import CorrectionStore
 
@@ -157,6 +164,26 @@ def load_training_data(config: TrainConfig):
     scale = lambda x: (x.astype(np.float32) / 255.0)[..., None]  # noqa: E731
     return (scale(x_fit), y_fit.astype(np.int32)), (scale(x_val), y_val.astype(np.int32)), \
         (scale(x_test), y_test.astype(np.int32))
+
+
+def _redrawn(images, labels, count: int, seed: int):
+    """Pen-redrawn training digits (slow to make: cached per count, seed and source images)."""
+    import hashlib
+
+    from .data import default_data_dir
+    from .strokes import redrawn_mnist
+
+    key = hashlib.sha256(images[:: max(1, len(images) // 500)].tobytes()).hexdigest()[:12]
+    cache = default_data_dir().parent / f"redrawn-{count}-{seed}-{key}.npz"
+    if cache.exists():
+        with np.load(cache) as stored:
+            return stored["x"], stored["y"]
+    x, y = redrawn_mnist(images, labels, count, seed=seed)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, x=x, y=y)
+    os.replace(tmp, cache)
+    return x, y
 
 
 def _dataset(images, labels, config: TrainConfig, training: bool):
@@ -246,8 +273,11 @@ def read_history(run_dir: Path) -> list[dict]:
     return list({row["epoch"]: row for row in rows}.values())
 
 
-def train(config: TrainConfig | dict, run_dir: str | os.PathLike) -> dict:
-    """Train (or resume, or return the finished result of) one run in ``run_dir``."""
+def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) -> dict:
+    """Train (or resume, or return the finished result of) one run in ``run_dir``.
+
+    ``callbacks`` are extra Keras callbacks (live plots in a notebook, say), run after the built-in ones.
+    """
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     run_dir = Path(run_dir)
@@ -286,7 +316,7 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike) -> dict:
     started = time.perf_counter()
     try:
         model.fit(train_data, epochs=config.epochs, validation_data=(x_val, y_val_fit),
-                  callbacks=_callbacks(config, run_dir, (x_test, y_test), started), verbose=0)
+                  callbacks=_callbacks(config, run_dir, (x_test, y_test), started) + list(callbacks), verbose=0)
     finally:
         write_json_atomic(run_dir / "wall.json", {"seconds": _previous_wall(run_dir) + time.perf_counter() - started})
     wall = _previous_wall(run_dir)

@@ -1,0 +1,73 @@
+"""Recognizer: the shipped model's accuracy, canvas predictions, and clear errors on bad input."""
+
+import numpy as np
+import pytest
+
+from digitglyph import Prediction, Recognizer
+from digitglyph.strokes import drawn_digits
+
+
+def test_shipped_model_meets_its_mnist_accuracy(recognizer, mnist):
+    _, (x_test, y_test) = mnist
+    probabilities = recognizer.predict_mnist(x_test)
+    assert probabilities.shape == (10000, 10) and probabilities.dtype == np.float64
+    assert np.allclose(probabilities.sum(1), 1, atol=1e-4)
+    assert np.mean(probabilities.argmax(1) == y_test) >= 0.9965
+
+
+def test_batches_of_any_size_agree(recognizer, mnist):
+    _, (x_test, _) = mnist
+    whole = recognizer.predict_mnist(x_test[:1500])
+    one = recognizer.predict_mnist(x_test[7:8])
+    assert np.allclose(whole[7], one[0], atol=1e-5)
+
+
+def test_drawn_digits_are_recognized(recognizer, mnist):
+    _, (images, labels) = mnist
+    digits = drawn_digits(60, seed=11, images=images, labels=labels)
+    predictions = [recognizer.predict_canvas(d.render()) for d in digits]
+    assert all(isinstance(p, Prediction) and p.model_input.shape == (28, 28) for p in predictions)
+    correct = sum(p.digit == d.label for p, d in zip(predictions, digits))
+    assert correct >= 55, f"{correct}/60 drawn digits recognized"
+
+
+def test_empty_and_near_empty_canvases_never_guess(recognizer):
+    speck = np.zeros((280, 280, 4), np.uint8)
+    speck[100:104, 100:104, 3] = 255
+    for canvas in (np.zeros((280, 280, 4), np.uint8), speck, np.full((200, 300, 3), 255, np.uint8)):
+        prediction = recognizer.predict_canvas(canvas)
+        assert prediction.digit is None and prediction.status == "empty" and prediction.model_input is None
+
+
+def test_scribbles_are_unsure_rather_than_confident(recognizer):
+    """A filled blob is no digit: the answer is None with status 'unsure', or at least not confident."""
+    blob = np.zeros((280, 280, 4), np.uint8)
+    blob[40:240, 40:240, 3] = 255
+    prediction = recognizer.predict_canvas(blob)
+    assert prediction.model_input is not None
+    if prediction.digit is not None:
+        assert prediction.confidence >= recognizer.threshold
+    else:
+        assert prediction.status == "unsure" and prediction.confidence < recognizer.threshold
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((28, 28), np.uint8), "batch"),
+    (np.zeros((3, 28, 27), np.uint8), r"shape \(N, 28, 28\)"),
+    (np.zeros((0, 28, 28), np.uint8), "empty batch"),
+    (np.zeros((2, 28, 28), np.float32), "uint8"),
+    (np.full((2, 28, 28), np.nan), "NaN"),
+    (np.array([["a"] * 28] * 28 * 2).reshape(2, 28, 28), "uint8"),
+])
+def test_bad_batches_get_clear_errors(recognizer, bad, message):
+    with pytest.raises(ValueError, match=message):
+        recognizer.predict_mnist(bad)
+
+
+def test_loading_a_missing_or_bad_model_is_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model at"):
+        Recognizer.load(tmp_path / "missing.keras")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a loadable Keras model"):
+        Recognizer.load(bad)

@@ -1,0 +1,87 @@
+"""Training runs on a small subset: every output written, resume after interruption, bad parameters."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from digitglyph.train import TrainConfig, read_history, train
+
+TINY = dict(architecture="glyphnet-small", epochs=3, batch_size=64, train_subset=600, validation_size=300, seed=3)
+
+
+@pytest.fixture
+def tiny(mnist_dir):
+    return dict(TINY, data_dir=str(mnist_dir))
+
+
+def test_a_run_writes_every_output(tiny, tmp_path):
+    metrics = train(tiny, tmp_path / "run")
+    run = tmp_path / "run"
+    for name in ("config.json", "history.csv", "model.keras", "best.keras", "metrics.json"):
+        assert (run / name).is_file(), name
+    assert not (run / "backup").exists()
+    stored = json.loads((run / "metrics.json").read_text())
+    assert stored == json.loads(json.dumps(metrics))
+    for key in ("test_accuracy", "per_class_accuracy", "confusion_matrix", "validation_accuracy", "wall_time_s",
+                "parameter_count", "parameters", "package_version", "git_commit"):
+        assert key in stored, key
+    assert np.array(stored["confusion_matrix"]).sum() == 10000
+    assert stored["parameters"]["architecture"] == "glyphnet-small"
+    assert stored["epochs_trained"] == 3 and len(read_history(run)) == 3
+    assert stored["test_accuracy"] > 0.5  # 600 images, 3 epochs: well above chance
+    # the selected model is the best one by validation accuracy
+    best_val = max(row["val_accuracy"] for row in read_history(run))
+    assert abs(stored["validation_accuracy"] - best_val) < 0.01
+
+
+def test_a_finished_run_is_not_trained_again(tiny, tmp_path):
+    first = train(tiny, tmp_path / "run")
+    stamp = (tmp_path / "run" / "model.keras").stat().st_mtime_ns
+    assert train(tiny, tmp_path / "run") == json.loads(json.dumps(first))
+    assert (tmp_path / "run" / "model.keras").stat().st_mtime_ns == stamp
+
+
+class Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated Ctrl-C after two epochs")
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tiny, tmp_path):
+    run = tmp_path / "run"
+    config = dict(tiny, epochs=4)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, run, callbacks=[Interrupt()])
+    assert (run / "backup").exists() and not (run / "metrics.json").exists()
+    assert [row["epoch"] for row in read_history(run)] == [0, 1]
+    metrics = train(config, run)
+    epochs = [int(line.split(",")[0]) for line in (run / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == [0, 1, 2, 3], "epochs 0 and 1 must not be trained again"
+    assert metrics["epochs_trained"] == 4
+
+
+def test_resuming_with_other_parameters_is_refused(tiny, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(dict(tiny, epochs=4), run, callbacks=[Interrupt()])
+    with pytest.raises(ValueError, match="different parameters"):
+        train(dict(tiny, epochs=4, learning_rate=0.01), run)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(architecture="resnet999"), "architecture='resnet999' is unknown"),
+    (dict(epochs=-1), "epochs=-1 must be a positive integer"),
+    (dict(learning_rate=0), "learning_rate=0"),
+    (dict(data_dir="/no/such/dir"), "data_dir='/no/such/dir' is not a directory"),
+    (dict(train_subset=5), "train_subset=5"),
+])
+def test_bad_parameters_fail_fast_naming_the_parameter(change, message):
+    with pytest.raises(ValueError, match="bad training parameter: " + message.replace("(", r"\(")):
+        TrainConfig(**dict(TINY, **change))
+
+
+def test_unknown_parameter_names_are_refused():
+    with pytest.raises(ValueError, match="unknown name"):
+        TrainConfig.from_dict(dict(TINY, epoch=3))

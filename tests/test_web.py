@@ -1,0 +1,272 @@
+"""The static web page in a real Chromium: built by digitglyph.export, served under a project subpath.
+
+Every page opened here fails its test on a request to another origin, a console error,
+an uncaught exception or an HTTP error.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+from digitglyph.export import build_site, serve
+from digitglyph.preprocess import canvas_to_mnist
+from digitglyph.recognizer import CONFIDENCE_THRESHOLD
+
+pytestmark = pytest.mark.browser
+
+SUBPATH = "digitglyph"
+# Strokes as fractions of the pad: a one, a seven (two strokes), a short dash.
+ONE = [[(0.50, 0.15), (0.50, 0.85)]]
+SEVEN = [[(0.25, 0.20), (0.75, 0.20), (0.45, 0.85)], [(0.35, 0.52), (0.68, 0.52)]]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, recognizer):
+    out = tmp_path_factory.mktemp("web") / "dist"
+    manifest = build_site(None, out)
+    assert manifest["model_version"] == recognizer.version, "the site must ship the model the tests compare with"
+    return out, manifest
+
+
+@pytest.fixture(scope="module")
+def site_url(site):
+    with serve(site[0], subpath=SUBPATH) as url:
+        yield url
+
+
+@pytest.fixture
+def open_page(browser, site_url):
+    """Open the page in a fresh context; afterwards fail on anything that went wrong."""
+    opened = []
+
+    def open_(**context_options):
+        context = browser.new_context(**context_options)
+        page = context.new_page()
+        page.problems, page.requests = [], []
+        own_origin = urlparse(site_url).netloc
+
+        def route(route):
+            page.requests.append(route.request.url)
+            if urlparse(route.request.url).netloc == own_origin:
+                route.continue_()
+            else:
+                page.problems.append(f"request to another origin: {route.request.url}")
+                route.abort()
+
+        context.route("**/*", route)
+        page.on("console", lambda message: message.type == "error" and page.problems.append(f"console: {message.text}"))
+        page.on("pageerror", lambda error: page.problems.append(f"uncaught: {error}"))
+        page.on("response", lambda response: response.status >= 400
+                and page.problems.append(f"HTTP {response.status}: {response.url}"))
+        opened.append((context, page))
+        page.goto(site_url)
+        page.evaluate("window.digitglyph.ready")
+        return page
+
+    yield open_
+    for context, page in opened:
+        context.close()
+        assert page.problems == [], "the page misbehaved:\n" + "\n".join(page.problems)
+
+
+# ---- helpers ----
+
+def prediction(page) -> str:
+    return page.get_by_test_id("prediction").inner_text().strip()
+
+
+def settle(page) -> None:
+    page.evaluate("window.digitglyph.idle()")
+
+
+def pad_points(page, stroke, per_segment=12):
+    """Client coordinates along a stroke given as fractions of the pad."""
+    box = page.get_by_test_id("canvas").bounding_box()
+    points = []
+    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+        for t in np.linspace(0, 1, per_segment, endpoint=False):
+            points.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+    points.append(stroke[-1])
+    return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
+
+
+def draw_with_mouse(page, strokes):
+    for stroke in strokes:
+        points = pad_points(page, stroke)
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point)
+        page.mouse.up()
+    settle(page)
+
+
+def draw_with_touch(page, strokes):
+    session = page.context.new_cdp_session(page)
+    for stroke in strokes:
+        points = pad_points(page, stroke)
+        session.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [_touch(points[0])]})
+        for point in points[1:]:
+            session.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [_touch(point)]})
+        session.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    settle(page)
+
+
+def _touch(point):
+    return {"x": point[0], "y": point[1], "radiusX": 4, "radiusY": 4, "force": 1, "id": 1}
+
+
+def canvas_rgba(page) -> np.ndarray:
+    width, height, data = page.evaluate("""() => {
+        const canvas = document.querySelector('[data-testid=canvas]');
+        const image = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        return [canvas.width, canvas.height, Array.from(image.data)];
+    }""")
+    return np.array(data, dtype=np.uint8).reshape(height, width, 4)
+
+
+def alpha_at(page, rgba, client_point):
+    """The canvas's alpha under a client (CSS pixel) point."""
+    box = page.get_by_test_id("canvas").bounding_box()
+    height, width = rgba.shape[:2]
+    column = int((client_point[0] - box["x"]) * width / box["width"])
+    row = int((client_point[1] - box["y"]) * height / box["height"])
+    return int(rgba[row, column, 3])
+
+
+def assert_page_agrees_with_python(page, recognizer):
+    """The shown input and probabilities are what Python makes of the same canvas pixels."""
+    last = page.evaluate("window.digitglyph.last")
+    expected_input = canvas_to_mnist(canvas_rgba(page))
+    assert expected_input is not None and last["input"] is not None
+    page_input = np.array(last["input"], dtype=np.uint8).reshape(28, 28)
+    assert np.abs(page_input.astype(int) - expected_input).max() <= 1, "preprocess.js and Python disagree"
+    probabilities = np.array(last["probabilities"])
+    assert np.abs(probabilities - recognizer.predict_mnist(page_input[None])[0]).max() <= 1e-4
+    best = int(np.argmax(probabilities))
+    text = prediction(page)
+    if probabilities[best] >= CONFIDENCE_THRESHOLD:
+        assert text.startswith(str(best)), text
+    else:
+        assert text.startswith("?") and "not sure" in text, text
+    shown = [int(value.rstrip("%")) for value in page.locator("#bars .value").all_inner_texts()]
+    assert shown == [round(100 * p) for p in probabilities]
+    return text
+
+
+# ---- tests ----
+
+def test_page_loads_everything_from_its_own_origin_under_a_subpath(open_page, site_url, site):
+    page = open_page()
+    assert page.requests, "the route saw no requests"
+    assert all(url.startswith(site_url) for url in page.requests), page.requests
+    assert any(url.endswith("/model/model.json") for url in page.requests)
+    policy = page.locator("meta[http-equiv=Content-Security-Policy]").get_attribute("content")
+    assert "default-src 'self'" in policy and "unsafe" not in policy, policy
+    html = (site[0] / "index.html").read_text()
+    assert not re.search(r"""(src|href)=["'](/|[a-z]+:)""", html), "index.html must use relative URLs only"
+    assert prediction(page).startswith("?") and "draw a digit" in prediction(page)
+    assert site[1]["model_version"] in page.get_by_test_id("status").inner_text()
+    assert page.evaluate("window.digitglyph.ready")["backend"] == "cpu"
+
+
+def test_content_security_policy_blocks_other_origins(open_page):
+    page = open_page()
+    outcome = page.evaluate("fetch('http://192.0.2.1/x').then(() => 'fetched', () => 'blocked')")
+    assert outcome == "blocked"
+    assert not any("192.0.2.1" in url for url in page.requests), "the CSP must stop it before the network"
+    assert any("Content Security Policy" in problem for problem in page.problems)
+    page.problems.clear()  # that console error was the point of this test
+
+
+def test_mouse_drawing_is_recognised_like_python(open_page, recognizer):
+    page = open_page(viewport={"width": 1100, "height": 800})
+    draw_with_mouse(page, SEVEN)
+    assert page.evaluate("window.digitglyph.recognitions") == 2, "one recognition per stroke"
+    text = assert_page_agrees_with_python(page, recognizer)
+    assert re.match(r"^[0-9?]", text)
+    model_input = page.evaluate("""() => Array.from(document.querySelector('#model-input')
+        .getContext('2d').getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0))""")
+    assert model_input == page.evaluate("window.digitglyph.last.input"), "the 28x28 input shown is the model's"
+
+
+def test_a_drawn_one_is_a_one(open_page):
+    page = open_page()
+    draw_with_mouse(page, ONE)
+    assert prediction(page).startswith("1"), prediction(page)
+    assert page.locator("#bars li.best .label").inner_text() == "1"
+
+
+def test_touch_drawing_on_a_phone_puts_ink_under_the_finger(open_page, recognizer):
+    page = open_page(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True)
+    canvas = page.get_by_test_id("canvas")
+    assert canvas.evaluate("element => getComputedStyle(element).touchAction") == "none"
+    box = canvas.bounding_box()
+    size = canvas.evaluate("element => [element.width, element.height]")
+    assert abs(size[0] - 3 * box["width"]) <= 1 and abs(size[1] - 3 * box["height"]) <= 1, "backing store = CSS x DPR"
+    draw_with_touch(page, ONE)
+    assert page.evaluate("window.scrollY") == 0, "drawing must not scroll the page"
+    rgba = canvas_rgba(page)
+    points = pad_points(page, ONE[0])
+    assert all(alpha_at(page, rgba, point) == 255 for point in points), "ink must lie under the finger"
+    assert alpha_at(page, rgba, (box["x"] + 0.2 * box["width"], box["y"] + 0.5 * box["height"])) == 0
+    middle_row = rgba[rgba.shape[0] // 2, :, 3]
+    assert abs((middle_row >= 128).sum() - size[0] / 14) <= 3, "brush width = canvas side / 14"
+    assert page.evaluate("window.digitglyph.recognitions") == 1
+    assert_page_agrees_with_python(page, recognizer)
+
+
+def test_undo_and_clear_with_buttons_and_keys(open_page):
+    page = open_page()
+    undo, clear = page.get_by_test_id("undo"), page.get_by_test_id("clear")
+    assert undo.is_disabled() and clear.is_disabled()
+    draw_with_mouse(page, SEVEN[:1])
+    after_first = canvas_rgba(page)
+    first_text = prediction(page)
+    draw_with_mouse(page, SEVEN[1:])
+    assert (canvas_rgba(page)[..., 3] > after_first[..., 3]).any()
+    undo.click()
+    settle(page)
+    assert np.array_equal(canvas_rgba(page), after_first), "undo must restore the canvas exactly"
+    assert prediction(page).split("#")[0] == first_text.split("#")[0]
+    assert prediction(page) != first_text, "every recognition changes the prediction text"
+
+    for press in ("Control+z", "Escape", "Delete", "clear-button"):
+        if press == "Control+z":
+            page.keyboard.press(press)  # the one stroke left
+        elif press == "clear-button":
+            draw_with_mouse(page, SEVEN)
+            clear.click()
+        else:
+            draw_with_mouse(page, SEVEN)
+            page.keyboard.press(press)
+        settle(page)
+        assert prediction(page).startswith("?") and "draw a digit" in prediction(page), (press, prediction(page))
+        assert canvas_rgba(page)[..., 3].max() == 0, press
+        assert undo.is_disabled() and clear.is_disabled()
+        assert page.evaluate("window.digitglyph.last.input") is None
+
+
+def test_browser_probabilities_match_python_on_mnist(open_page, recognizer, mnist):
+    _, (x_test, y_test) = mnist
+    images, labels = x_test[:1000], y_test[:1000]
+    page = open_page()
+    browser_probabilities = np.array(page.evaluate("images => window.digitglyph.predictMnist(images)",
+                                                   images.reshape(-1).tolist()))
+    python_probabilities = recognizer.predict_mnist(images)
+    assert browser_probabilities.shape == (1000, 10)
+    difference = np.abs(browser_probabilities - python_probabilities).max()
+    assert difference <= 1e-4, f"TF.js and Keras differ by up to {difference:.2e}"
+    assert np.array_equal(browser_probabilities.argmax(1), python_probabilities.argmax(1))
+    assert (browser_probabilities.argmax(1) == labels).mean() == (python_probabilities.argmax(1) == labels).mean()
+
+
+def test_the_hook_rejects_bad_images(open_page):
+    page = open_page()
+    for images, message in (("[1, 2, 3]", "N*784"), ("new Array(784).fill(300)", "0-255")):
+        error = page.evaluate(f"window.digitglyph.predictMnist({images}).then(() => 'accepted', e => e.message)")
+        assert message in error
