@@ -54,6 +54,7 @@ class TrainConfig:
     corrections_db: str | None = None
     corrections_weight: int = 5
     redrawn_digits: int = 0
+    initial_model: str | None = None
     time_budget_s: float | None = None
     threads: int | None = None
     report_test_each_epoch: bool = False
@@ -84,6 +85,8 @@ class TrainConfig:
             problems.append(f"corrections_db={self.corrections_db!r} does not exist")
         if not isinstance(self.redrawn_digits, (int, np.integer)) or self.redrawn_digits < 0:
             problems.append(f"redrawn_digits={self.redrawn_digits!r} must be a non-negative integer")
+        if self.initial_model is not None and not Path(self.initial_model).expanduser().is_file():
+            problems.append(f"initial_model={self.initial_model!r} does not exist")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             problems.append(f"time_budget_s={self.time_budget_s!r} must be positive")
         try:
@@ -304,6 +307,8 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
     train_data = _dataset(x_fit, y_fit, config, training=True)
     steps = int(np.ceil(len(x_fit) / config.batch_size))
     model = build(config.architecture)
+    if config.initial_model:  # fine-tuning: start from trained weights of the same architecture
+        model.set_weights(keras.models.load_model(config.initial_model, compile=False).get_weights())
     loss = keras.losses.SparseCategoricalCrossentropy() if not config.label_smoothing else \
         keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     if config.label_smoothing:
@@ -322,7 +327,7 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
     wall = _previous_wall(run_dir)
 
     best = run_dir / "best.keras"
-    selected = keras.models.load_model(best) if best.exists() else model
+    selected = keras.models.load_model(best, compile=False) if best.exists() else model
     selected.save(run_dir / "model.keras")
     history = read_history(run_dir)
     metrics = evaluate_model(selected, x_test, y_test)
