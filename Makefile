@@ -33,9 +33,7 @@ kernel: $(STAMP)
 
 ## The main job: the Voila drawing app with the shipped model (no training).
 app: $(STAMP)
-	@echo "DigitGlyph drawing app: http://$(HOST):$(PORT)/"
-	$(VENV)/bin/voila notebooks/app.ipynb --no-browser --Voila.ip=$(HOST) --port=$(PORT) \
-		--VoilaConfiguration.file_allowlist="[]" --theme=light
+	$(PY) -m digitglyph.app --host $(HOST) --port $(PORT)
 
 ## All tests: Python (unit, notebooks, browser) and JavaScript (node --test).
 test: setup

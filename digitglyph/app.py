@@ -39,10 +39,17 @@ executed (Voila itself refuses execute requests from the page).
 
 from __future__ import annotations
 
+import argparse
 import html
 import io
 import math
+import os
 import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 
@@ -54,6 +61,9 @@ CANVAS_CSS_SIZE = "336px"  # on screen; the pointer positions are scaled back to
 DEFAULT_BRUSH = CANVAS_SIZE // 14  # preprocess.py: about 1/14 of the canvas matches MNIST
 BRUSH_RANGE = (CANVAS_SIZE // 28, CANVAS_SIZE // 8)
 MODEL_INPUT_ZOOM = 5
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "app.ipynb"
+TEMPLATES = ROOT / "share" / "jupyter"  # voila/templates/digitglyph: Voila's lab template minus its CDN links
 MAX_STROKES = 200
 MAX_POINTS_PER_STROKE = 5000
 STYLE = """<style>
@@ -180,14 +190,14 @@ class DrawingApp:
         self.recognizer, self.store = recognizer, store
         self.sketch = Sketch(size, size, DEFAULT_BRUSH * size / CANVAS_SIZE)
         self.recognitions = 0
-        self.image = self.sketch.render()
-        self.prediction = None
+        self.image = self.prediction = None  # set by recognize(): the rendered strokes and what the model made of them
 
         self.canvas = Canvas(width=size, height=size, layout=widgets.Layout(width=CANVAS_CSS_SIZE,
                                                                            height=CANVAS_CSS_SIZE))
         self.canvas.add_class("digitglyph-canvas")
         self.brush = widgets.IntSlider(value=round(self.sketch.brush_width), min=BRUSH_RANGE[0] * size // CANVAS_SIZE,
                                        max=BRUSH_RANGE[1] * size // CANVAS_SIZE, description="Brush")
+        self.brush.add_class("digitglyph-brush")
         self.undo_button = self._button("Undo", "digitglyph-undo", "Remove the last stroke", self.undo)
         self.clear_button = self._button("Clear", "digitglyph-clear", "Start again", self.clear)
         self.prediction_view = self._html("digitglyph-prediction")
@@ -247,20 +257,21 @@ class DrawingApp:
         pad.add_class("digitglyph-pad")
         drawing = widgets.VBox([pad, self.brush, widgets.HBox([self.undo_button, self.clear_button])])
         result = widgets.VBox([self.prediction_view, self.probabilities_view,
-                               widgets.HTML("Model input (28x28):"), self.model_input_view])
-        corrections = widgets.VBox([widgets.HTML("Wrong? It was:"), widgets.HBox(self.correct_buttons),
-                                    self.saved_view, self.count_view])
+                               widgets.HTML("Model input (28x28):"), self.model_input_view],
+                              layout=widgets.Layout(margin="0 0 0 32px"))
+        corrections = widgets.VBox([widgets.HTML("Wrong? Click the digit you drew to store a correction:"),
+                                    widgets.HBox(self.correct_buttons), self.saved_view, self.count_view])
         return widgets.VBox([widgets.HTML(STYLE + "<h2>DigitGlyph: draw a digit</h2>"),
-                             widgets.HBox([drawing, result], layout=widgets.Layout(gap="24px")), corrections])
+                             widgets.HBox([drawing, result]), corrections])
 
     # -- pointer ------------------------------------------------------------------------------
 
-    def pointer_down(self, x, y=None) -> None:
+    def pointer_down(self, x, y) -> None:
         if self.sketch.begin(x, y):
             x, y = self.sketch.strokes[-1][0]
             self.canvas.fill_circle(x, y, self.sketch.brush_width / 2)
 
-    def pointer_move(self, x, y=None) -> None:
+    def pointer_move(self, x, y) -> None:
         previous = self.sketch.extend(x, y)
         if previous is not None:
             self.canvas.stroke_line(*previous, *self.sketch.strokes[-1][-1])
@@ -269,8 +280,8 @@ class DrawingApp:
         if x is not None:
             self.pointer_move(x, y)
         if self.sketch.end():
+            self.recognize()  # first: the prediction is what the user waits for
             self.redraw()
-            self.recognize()
 
     # -- drawing and recognition -------------------------------------------------------------
 
@@ -372,3 +383,60 @@ def main(model_path=None, corrections_path=None):
         return None
     display(app.widget)
     return app
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+
+def voila_command(port: int = 8866, host: str = "127.0.0.1") -> list[str]:
+    """The Voila command line that serves the app (``make app``, the browser tests, the benchmark)."""
+    return [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--Voila.ip={host}", f"--port={port}",
+            "--template=digitglyph", "--theme=light",
+            "--VoilaConfiguration.file_denylist=.*",  # serve no files from the notebook's directory
+            # one kernel runs the notebook ahead of the next visitor: the page is ready in seconds, not ~20 s
+            "--preheat_kernel=True",
+            # a closed page leaves its kernel (~0.9 GB RSS) behind: shut it down after 5 idle, unconnected minutes
+            "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=300"]
+
+
+def voila_environment(extra: dict | None = None) -> dict:
+    """The environment for Voila: the digitglyph template on JUPYTER_PATH, plus ``extra``."""
+    environment = {**os.environ, **(extra or {})}
+    paths = [str(TEMPLATES)] + [p for p in environment.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    environment["JUPYTER_PATH"] = os.pathsep.join(paths)
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return environment
+
+
+def start_voila(port: int, host: str = "127.0.0.1", extra_environment: dict | None = None,
+                log=subprocess.DEVNULL) -> subprocess.Popen:
+    """Start Voila in the background (its own process group) and wait until it answers HTTP."""
+    process = subprocess.Popen(voila_command(port, host), env=voila_environment(extra_environment), cwd=ROOT,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"voila exited with status {process.returncode} before serving")
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/voila/static/voila.js", timeout=5):
+                return process
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"voila did not answer on {host}:{port} within 120 s")
+
+
+def serve(argv=None) -> None:
+    """``python -m digitglyph.app [--host H] [--port P]``: serve the app with Voila (what ``make app`` runs)."""
+    parser = argparse.ArgumentParser(prog="python -m digitglyph.app", description="Serve the DigitGlyph drawing app.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; see README to expose it)")
+    parser.add_argument("--port", type=int, default=8866)
+    args = parser.parse_args(argv)
+    print(f"DigitGlyph drawing app: http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
+    os.chdir(ROOT)
+    os.execve(sys.executable, voila_command(args.port, args.host), voila_environment())  # Voila takes over
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())
