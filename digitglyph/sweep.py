@@ -43,7 +43,6 @@ from pathlib import Path
 from .reports import SWEEP as SWEEP_NOTEBOOK
 from .reports import TRAIN as TRAIN_NOTEBOOK
 from .reports import execute_notebook, is_current
-from .train import write_json_atomic
 
 SWEEP_KEYS = {"name", "reports_dir", "workers", "seeds", "fixed", "grid", "report"}
 RESERVED = {"run_dir", "threads", "figures_dir"}  # set by the sweep, not by a sweep file
@@ -222,8 +221,8 @@ def _track(completed, count: int, total: int, slots: int) -> list[dict]:
             outcome = future.result()
             outcomes.append(outcome)
             failed = sum(o["status"] == "failed" for o in outcomes)
+            bar.set_postfix(running=min(slots, count - len(outcomes)), failed=failed, refresh=False)
             bar.update(1)
-            bar.set_postfix(running=min(slots, count - len(outcomes)), failed=failed)
             if outcome["status"] == "failed":
                 bar.write(f"run {outcome['run_id']} failed: {outcome['error']}")
     return outcomes
@@ -236,6 +235,8 @@ def execute_run(task: RunTask) -> dict:
     try:
         execute_notebook(TRAIN_NOTEBOOK, Path(task.notebook), task.parameters, cwd=task.cwd)
     except Exception as error:  # noqa: BLE001 - any failure of one run is recorded, the sweep goes on
+        from .train import write_json_atomic  # imports TensorFlow: only where a run failed
+
         message = _error_message(error)
         write_json_atomic(error_file, {
             "run_id": task.run_id, "error": message, "parameters": task.parameters,
@@ -316,7 +317,7 @@ def results_markdown(sweep: Sweep, results) -> str:
     lines = [f"# Sweep `{sweep.name}`", "",
              f"{len(results)} runs ({', '.join(f'{n} {status}' for status, n in counts.items())}) from "
              f"`{sweep.file.as_posix()}`: {' x '.join(sweep.grid_names) or 'one configuration'} x "
-             f"{results['seed'].nunique()} seeds. Every run: {', '.join(f'`{k}={v}`' for k, v in fixed.items())}.",
+             f"{results['seed'].nunique()} seed(s). Every run: {', '.join(f'`{k}={v}`' for k, v in fixed.items())}.",
              "Test accuracy is on the 10,000 MNIST test images; training time is the run's own fit time.", "",
              "![test accuracy per architecture](../figures/sweep-accuracy-by-architecture.png)", "",
              "## By architecture (over seeds)", ""]
@@ -326,7 +327,7 @@ def results_markdown(sweep: Sweep, results) -> str:
         max_test_accuracy=summary.max_test_accuracy.map(percent),
         mean_wall_time_s=summary.mean_wall_time_s.map("{:.0f}".format),
         mean_epochs=summary.mean_epochs.map("{:.1f}".format),
-        parameter_count=summary.parameter_count.map("{:,.0f}".format)))
+        parameter_count=summary.parameter_count.map("{:,.0f}".format)).rename(columns=lambda name: name.replace("_", " ")))
     lines += ["", "## Every run", ""]
     table = results[["run_id", "status", "architecture", "seed"] +
                     [name for name in sweep.grid_names if name != "architecture"] +

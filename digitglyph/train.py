@@ -286,14 +286,13 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
     run_dir = Path(run_dir)
     metrics_path = run_dir / "metrics.json"
     if metrics_path.exists():
-        return json.loads(metrics_path.read_text())
+        metrics = json.loads(metrics_path.read_text())
+        _check_same_run(metrics.get("parameters", {}), config, run_dir, "a finished run")
+        return metrics
     run_dir.mkdir(parents=True, exist_ok=True)
     stored = run_dir / "config.json"
     if stored.exists() and (run_dir / "backup").exists():
-        previous = json.loads(stored.read_text())
-        if previous != asdict(config):
-            raise ValueError(f"{run_dir} holds an interrupted run with different parameters; "
-                             "use another run directory or delete this one")
+        _check_same_run(json.loads(stored.read_text()), config, run_dir, "an interrupted run")
     write_json_atomic(stored, asdict(config))
 
     configure_threads(config.threads)
@@ -344,6 +343,21 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
     write_json_atomic(metrics_path, metrics)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return metrics
+
+
+# Settings that do not change what a run computes: a run may be resumed or reused with other values.
+NOT_IDENTITY = ("threads", "data_dir", "report_test_each_epoch")
+
+
+def _check_same_run(previous: dict, config: TrainConfig, run_dir: Path, what: str) -> None:
+    current = asdict(config)
+    defaults = asdict(TrainConfig())  # a run written before a field existed used its default
+    previous = {**defaults, **previous}
+    differing = sorted(k for k in set(previous) | set(current)
+                       if k not in NOT_IDENTITY and previous.get(k) != current.get(k))
+    if differing:
+        raise ValueError(f"{run_dir} holds {what} with different parameters ({', '.join(differing)}); "
+                         "use another run directory or delete this one")
 
 
 def _one_hot(labels):

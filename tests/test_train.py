@@ -85,3 +85,11 @@ def test_bad_parameters_fail_fast_naming_the_parameter(change, message):
 def test_unknown_parameter_names_are_refused():
     with pytest.raises(ValueError, match="unknown name"):
         TrainConfig.from_dict(dict(TINY, epoch=3))
+
+
+def test_a_finished_run_is_not_returned_for_other_parameters(tiny, tmp_path):
+    train(tiny, tmp_path / "run")
+    with pytest.raises(ValueError, match=r"finished run with different parameters \(epochs\)"):
+        train(dict(tiny, epochs=5), tmp_path / "run")
+    # settings that do not change the result may differ
+    assert train(dict(tiny, threads=1), tmp_path / "run")["epochs_trained"] == 3
