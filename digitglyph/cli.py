@@ -86,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="convert the model to TF.js and build web/dist")
     export.add_argument("--model")
     export.add_argument("--out", default="web/dist")
+    export.add_argument("--float32", action="store_true", help="float32 weights (default: float16, half the size)")
     export.set_defaults(handler=_export)
 
     reports = commands.add_parser("reports", help="re-execute every notebook into reports/ (skips done work)")

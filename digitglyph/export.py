@@ -286,4 +286,7 @@ def _sha256(path: Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"digitglyph export: {error}")

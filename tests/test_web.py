@@ -6,13 +6,17 @@ an uncaught exception or an HTTP error.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import zlib
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
-from digitglyph.export import build_site, serve
+from digitglyph.export import TOLERANCE, build_site, serve
 from digitglyph.preprocess import canvas_to_mnist
 from digitglyph.recognizer import CONFIDENCE_THRESHOLD
 
@@ -38,16 +42,25 @@ def site_url(site):
         yield url
 
 
+@pytest.fixture(scope="module")
+def float32_site_url(tmp_path_factory):
+    """The same model exported with float32 weights: TF.js must then reproduce Keras to 1e-4."""
+    out = tmp_path_factory.mktemp("web32") / "dist"
+    build_site(None, out, weights="float32")
+    with serve(out, subpath=SUBPATH) as url:
+        yield url
+
+
 @pytest.fixture
 def open_page(browser, site_url):
     """Open the page in a fresh context; afterwards fail on anything that went wrong."""
     opened = []
 
-    def open_(**context_options):
+    def open_(url=site_url, **context_options):
         context = browser.new_context(**context_options)
         page = context.new_page()
         page.problems, page.requests = [], []
-        own_origin = urlparse(site_url).netloc
+        own_origin = urlparse(url).netloc
 
         def route(route):
             page.requests.append(route.request.url)
@@ -63,7 +76,7 @@ def open_page(browser, site_url):
         page.on("response", lambda response: response.status >= 400
                 and page.problems.append(f"HTTP {response.status}: {response.url}"))
         opened.append((context, page))
-        page.goto(site_url)
+        page.goto(url)
         page.evaluate("window.digitglyph.ready")
         return page
 
@@ -123,10 +136,12 @@ def _touch(point):
 def canvas_rgba(page) -> np.ndarray:
     width, height, data = page.evaluate("""() => {
         const canvas = document.querySelector('[data-testid=canvas]');
-        const image = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-        return [canvas.width, canvas.height, Array.from(image.data)];
+        const bytes = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let text = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        return [canvas.width, canvas.height, btoa(text)];
     }""")
-    return np.array(data, dtype=np.uint8).reshape(height, width, 4)
+    return np.frombuffer(base64.b64decode(data), dtype=np.uint8).reshape(height, width, 4)
 
 
 def alpha_at(page, rgba, client_point):
@@ -146,7 +161,8 @@ def assert_page_agrees_with_python(page, recognizer):
     page_input = np.array(last["input"], dtype=np.uint8).reshape(28, 28)
     assert np.abs(page_input.astype(int) - expected_input).max() <= 1, "preprocess.js and Python disagree"
     probabilities = np.array(last["probabilities"])
-    assert np.abs(probabilities - recognizer.predict_mnist(page_input[None])[0]).max() <= 1e-4
+    tolerance = TOLERANCE[page.evaluate("window.digitglyph.ready")["weights"]]
+    assert np.abs(probabilities - recognizer.predict_mnist(page_input[None])[0]).max() <= tolerance
     best = int(np.argmax(probabilities))
     text = prediction(page)
     if probabilities[best] >= CONFIDENCE_THRESHOLD:
@@ -251,18 +267,33 @@ def test_undo_and_clear_with_buttons_and_keys(open_page):
         assert page.evaluate("window.digitglyph.last.input") is None
 
 
-def test_browser_probabilities_match_python_on_mnist(open_page, recognizer, mnist):
-    _, (x_test, y_test) = mnist
-    images, labels = x_test[:1000], y_test[:1000]
-    page = open_page()
+def browser_and_python(page, recognizer, images):
     browser_probabilities = np.array(page.evaluate("images => window.digitglyph.predictMnist(images)",
                                                    images.reshape(-1).tolist()))
-    python_probabilities = recognizer.predict_mnist(images)
-    assert browser_probabilities.shape == (1000, 10)
+    assert browser_probabilities.shape == (len(images), 10)
+    return browser_probabilities, recognizer.predict_mnist(images)
+
+
+def test_float32_page_reproduces_python_on_mnist(open_page, float32_site_url, recognizer, mnist):
+    _, (x_test, _) = mnist
+    page = open_page(float32_site_url)
+    browser_probabilities, python_probabilities = browser_and_python(page, recognizer, x_test[:1000])
     difference = np.abs(browser_probabilities - python_probabilities).max()
     assert difference <= 1e-4, f"TF.js and Keras differ by up to {difference:.2e}"
-    assert np.array_equal(browser_probabilities.argmax(1), python_probabilities.argmax(1))
-    assert (browser_probabilities.argmax(1) == labels).mean() == (python_probabilities.argmax(1) == labels).mean()
+
+
+def test_shipped_float16_page_keeps_python_accuracy_on_mnist(open_page, site, recognizer, mnist):
+    """float16 weights move probabilities by < 1e-3 and must not cost 0.05 accuracy points."""
+    _, (x_test, y_test) = mnist
+    assert site[1]["weights"] == "float16"
+    page = open_page()
+    browser_probabilities, python_probabilities = browser_and_python(page, recognizer, x_test[:1000])
+    difference = np.abs(browser_probabilities - python_probabilities).max()
+    assert difference <= site[1]["check"]["tolerance"], f"TF.js and Keras differ by up to {difference:.2e}"
+    accuracies = [(probabilities.argmax(1) == y_test[:1000]).mean()
+                  for probabilities in (browser_probabilities, python_probabilities)]
+    assert abs(accuracies[0] - accuracies[1]) <= 0.0005, accuracies
+    assert (browser_probabilities.argmax(1) != python_probabilities.argmax(1)).sum() <= 1
 
 
 def test_the_hook_rejects_bad_images(open_page):
@@ -270,3 +301,37 @@ def test_the_hook_rejects_bad_images(open_page):
     for images, message in (("[1, 2, 3]", "N*784"), ("new Array(784).fill(300)", "0-255")):
         error = page.evaluate(f"window.digitglyph.predictMnist({images}).then(() => 'accepted', e => e.message)")
         assert message in error
+
+
+def test_shared_preprocessing_vectors_in_the_browser(open_page):
+    """preprocess.js as the page loads it reproduces every shared vector within the file's tolerance."""
+    vectors = json.loads((Path(__file__).parent / "vectors" / "preprocess.json").read_text())
+    cases = [{"name": case["name"], "width": case["width"], "height": case["height"],
+              "rgba": base64.b64encode(zlib.decompress(base64.b64decode(case["rgba"]))).decode()}
+             for case in vectors["cases"]]
+    page = open_page()
+    outputs = page.evaluate("""cases => cases.map(({ width, height, rgba }) => {
+        const bytes = Uint8ClampedArray.from(atob(rgba), (character) => character.charCodeAt(0));
+        const output = window.digitglyph.canvasToMnist(new ImageData(bytes, width, height));
+        return output && Array.from(output);
+    })""", cases)
+    for case, output in zip(vectors["cases"], outputs):
+        if case["expected"] is None:
+            assert output is None, case["name"]
+        else:
+            assert output is not None, case["name"]
+            difference = np.abs(np.array(output) - np.array(case["expected"])).max()
+            assert difference <= vectors["tolerance"], (case["name"], difference)
+
+
+def test_a_missing_model_is_reported_on_the_page(browser, site_url):
+    context = browser.new_context()
+    context.route("**/model/model.json", lambda route: route.fulfill(status=404, body="not found"))
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.goto(site_url)
+    page.get_by_test_id("status").filter(has_text="Error").wait_for()
+    assert prediction(page).startswith("?") and "failed to load" in prediction(page)
+    assert any("404" in error for error in errors), errors
+    context.close()
