@@ -39,6 +39,13 @@ def _opaque(coverage: np.ndarray, ink_rgb, paper_rgb) -> np.ndarray:
     return out
 
 
+def _block(shape, region, value=255) -> np.ndarray:
+    """A coverage map with one rectangle of ink."""
+    coverage = np.zeros(shape, np.uint8)
+    coverage[region] = value
+    return coverage
+
+
 def _cases(images, labels):
     rng = np.random.default_rng(2024)
 
@@ -67,27 +74,15 @@ def _cases(images, labels):
                                          float(rng.uniform(0.4, 0.8) * side), (side / 2 + rng.uniform(-20, 20), side / 2)), "alpha"
     mnist = images[picks[3]]
     yield "mnist-as-canvas", None, mnist, ("opaque", (255, 255, 255), (0, 0, 0))
-    hline = np.zeros((280, 280), np.uint8)
-    hline[138:146, 40:240] = 255
-    yield "horizontal-bar", None, hline, "alpha"
-    vline = np.zeros((280, 280), np.uint8)
-    vline[30:250, 136:150] = 255
-    yield "vertical-bar", None, vline, "alpha"
+    yield "horizontal-bar", None, _block((280, 280), np.s_[138:146, 40:240]), "alpha"
+    yield "vertical-bar", None, _block((280, 280), np.s_[30:250, 136:150]), "alpha"
     yield "empty-transparent", None, np.zeros((280, 280), np.uint8), "alpha"
     yield "empty-white-opaque", None, np.zeros((280, 280), np.uint8), ("opaque", (0, 0, 0), (255, 255, 255))
-    speck = np.zeros((280, 280), np.uint8)
-    speck[100:106, 200:205] = 255
-    yield "speck-only", None, speck, "alpha"
-    faint = np.zeros((280, 280), np.uint8)
-    faint[60:200, 100:180] = 40
-    yield "faint-smudge", None, faint, "alpha"
-    just = np.zeros((280, 280), np.uint8)
-    just[100:112, 100:104] = 255
-    yield "just-above-speck", None, just, "alpha"
+    yield "speck-only", None, _block((280, 280), np.s_[100:106, 200:205]), "alpha"
+    yield "faint-smudge", None, _block((280, 280), np.s_[60:200, 100:180], value=40), "alpha"
+    yield "just-above-speck", None, _block((280, 280), np.s_[100:112, 100:104]), "alpha"
     yield "one-pixel-canvas", None, np.full((1, 1), 255, np.uint8), "alpha"
-    tiny = np.zeros((5, 3), np.uint8)
-    tiny[1:4, 1] = 200
-    yield "tiny-3x5-canvas", None, tiny, "alpha"
+    yield "tiny-3x5-canvas", None, _block((5, 3), np.s_[1:4, 1], value=200), "alpha"
 
 
 def build_vectors(images, labels) -> list[dict]:
