@@ -229,4 +229,5 @@ def test_committed_sweep_report_matches_its_run_directories(monkeypatch):
     assert (sweep.results_dir / "results.md").read_text() == sweeps.results_markdown(sweep, sweeps.collect_results(sweep))
     for name in ("accuracy-by-architecture", "accuracy-vs-time", "accuracy-vs-parameter-count"):
         figure = sweep.figures_dir / f"sweep-{name}.png"
-        assert figure.stat().st_mtime >= max(sweep.notebook(run).stat().st_mtime for run in sweep.runs), name
+        # (file times mean nothing in a fresh clone: check the figure is a real, non-trivial PNG)
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000, name
