@@ -40,6 +40,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import write_json_atomic, write_text_atomic
 from .reports import SWEEP as SWEEP_NOTEBOOK
 from .reports import TRAIN as TRAIN_NOTEBOOK
 from .reports import execute_notebook, is_current
@@ -235,8 +236,6 @@ def execute_run(task: RunTask) -> dict:
     try:
         execute_notebook(TRAIN_NOTEBOOK, Path(task.notebook), task.parameters, cwd=task.cwd)
     except Exception as error:  # noqa: BLE001 - any failure of one run is recorded, the sweep goes on
-        from .train import write_json_atomic  # imports TensorFlow: only where a run failed
-
         message = _error_message(error)
         write_json_atomic(error_file, {
             "run_id": task.run_id, "error": message, "parameters": task.parameters,
@@ -290,11 +289,8 @@ def write_results(sweep: Sweep):
     results = collect_results(sweep)
     sweep.results_dir.mkdir(parents=True, exist_ok=True)
     csv_path = sweep.results_dir / "results.csv"
-    results.to_csv(csv_path.with_suffix(".csv.partial"), index=False)
-    os.replace(csv_path.with_suffix(".csv.partial"), csv_path)
-    markdown = sweep.results_dir / "results.md"
-    markdown.with_suffix(".md.partial").write_text(results_markdown(sweep, results))
-    os.replace(markdown.with_suffix(".md.partial"), markdown)
+    write_text_atomic(csv_path, results.to_csv(index=False))
+    write_text_atomic(sweep.results_dir / "results.md", results_markdown(sweep, results))
     return results
 
 

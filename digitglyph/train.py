@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .augment import NO_AUGMENTATION, AugmentConfig
+from .files import write_json_atomic
 
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("onecycle", "constant")
@@ -116,23 +117,6 @@ def git_commit() -> str | None:
         return result.stdout.strip() if result.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def write_json_atomic(path: Path, value) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as handle:
-        json.dump(value, handle, indent=2, default=_json_default)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot serialise {type(value)}")
 
 
 def configure_threads(threads: int | None) -> None:
