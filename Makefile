@@ -10,7 +10,7 @@ export DIGITGLYPH_DATA
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 STAMP := $(VENV)/.installed
 
-.PHONY: setup app test test-python test-web web sweep reports benchmarks kernel clean-web
+.PHONY: setup app test test-python test-web web ship sweep reports benchmarks kernel clean-web
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -48,6 +48,11 @@ test-web: web/node_modules/.package-lock.json
 
 web: $(STAMP) web/node_modules/.package-lock.json
 	$(PY) -m digitglyph.export
+
+## Ship a finished run as the model the apps use: make ship RUN=runs/my-run (folds batch norms, float16 weights).
+ship: $(STAMP)
+	@test -n "$(RUN)" || { echo "usage: make ship RUN=runs/<finished run dir>"; exit 2; }
+	$(VENV)/bin/digitglyph ship $(RUN)
 
 sweep: $(STAMP)
 	$(VENV)/bin/digitglyph sweep sweeps/default.yaml

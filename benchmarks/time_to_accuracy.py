@@ -2,8 +2,10 @@
 trained with the original recipe (Adam defaults, constant learning rate, no augmentation), in one run,
 under the same wall-clock budget each.
 
-Test accuracy is printed at the end of every epoch for this learning curve only; it drives no decision
-(the runs select checkpoints on their validation split).
+Test accuracy is printed at the end of every epoch for this learning curve only; it drives no decision.
+Each recipe ends with the model it has when its time is up: training stops before an epoch that would
+end past the budget, and the last weights are kept (``selection="final"``), for both recipes alike; our
+one-cycle schedule is sized (``--epochs-ours``) to finish inside the budget.
 
     .venv/bin/python benchmarks/time_to_accuracy.py [--budget 600] [--parallel]
 
@@ -39,7 +41,8 @@ def first_time(history, level):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per recipe")
-    parser.add_argument("--epochs-ours", type=int, default=14, help="length of our one-cycle schedule")
+    parser.add_argument("--epochs-ours", type=int, default=11,
+                        help="length of our one-cycle schedule (11 x ~48 s fits 600 s on the 2-core CPU)")
     parser.add_argument("--parallel", action="store_true")
     parser.add_argument("--out", help="directory for the run dirs (default: a temporary one)")
     args = parser.parse_args()
@@ -49,7 +52,7 @@ def main():
     for name, recipe in RECIPES.items():
         epochs = args.epochs_ours if recipe["architecture"] == "glyphnet" else 200
         values = dict(recipe, epochs=epochs, time_budget_s=args.budget, report_test_each_epoch=True,
-                      threads=threads, seed=0)
+                      threads=threads, seed=0, selection="final")
         jobs.append((name, values, str(out / recipe["architecture"])))
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
@@ -76,7 +79,7 @@ def main():
         print(f"\n{name}: epoch, seconds, test accuracy (report only)")
         for row in history:
             print(f"  {row['epoch'] + 1:3d} {row['wall_seconds']:7.1f}  {row['test_accuracy_report_only']:.4%}")
-        print(f"  selected model (best validation epoch): {final:.4%}")
+        print(f"  model at the end of the budget (last epoch): {final:.4%}")
     (base_history, base_final), (our_history, our_final) = results[list(RECIPES)[0]], results[list(RECIPES)[1]]
     print()
     for level in (0.99, 0.995):

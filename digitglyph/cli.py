@@ -1,4 +1,4 @@
-"""The ``digitglyph`` command: train, evaluate, sweep, export, reports."""
+"""The ``digitglyph`` command: train, evaluate, ship, sweep, export, reports."""
 
 from __future__ import annotations
 
@@ -44,6 +44,12 @@ def _sweep(args) -> int:
     return sweep_main(args)
 
 
+def _ship(args) -> int:
+    from .deploy import main as ship_main
+
+    return ship_main(args)
+
+
 def _export(args) -> int:
     from .export import main as export_main
 
@@ -82,6 +88,13 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=int, default=None)
     sweep.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port) to run on a cluster")
     sweep.set_defaults(handler=_sweep)
+
+    ship = commands.add_parser("ship", help="fold and float16-round a finished run's model and write it, "
+                                            "measured, to models/ (what the apps and the web page use)")
+    ship.add_argument("run_dir")
+    ship.add_argument("--out", default="models")
+    ship.add_argument("--data-dir", dest="data_dir")
+    ship.set_defaults(handler=_ship)
 
     export = commands.add_parser("export", help="convert the model to TF.js and build web/dist")
     export.add_argument("--model")

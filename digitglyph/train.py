@@ -6,7 +6,8 @@ A run directory holds everything a run made::
     backup/         Keras BackupAndRestore state (removed when the run completes)
     best.keras      the checkpoint with the best *validation* accuracy so far
     history.csv     one row per epoch (loss, accuracy, val_*, lr, seconds)
-    model.keras     the selected model (best validation accuracy)
+    model.keras     the selected model: by ``selection``, the best validation epoch
+                    (``"best_validation"``) or the end of the schedule (``"final"``)
     metrics.json    test metrics, written last and atomically: its presence means "done"
 
 Running :func:`train` again on the same directory resumes an interrupted run from
@@ -34,6 +35,7 @@ from .files import write_json_atomic
 
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("onecycle", "constant")
+SELECTIONS = ("best_validation", "final")
 
 
 @dataclass
@@ -57,6 +59,7 @@ class TrainConfig:
     redrawn_digits: int = 0
     initial_model: str | None = None
     time_budget_s: float | None = None
+    selection: str = "best_validation"
     threads: int | None = None
     report_test_each_epoch: bool = False
 
@@ -74,6 +77,8 @@ class TrainConfig:
             problems.append(f"learning_rate={self.learning_rate!r} must be between 0 and 1")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule={self.schedule!r} must be one of {SCHEDULES}")
+        if self.selection not in SELECTIONS:
+            problems.append(f"selection={self.selection!r} must be one of {SELECTIONS}")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
         if self.train_subset is not None and (not isinstance(self.train_subset, (int, np.integer)) or self.train_subset < 100):
@@ -221,7 +226,8 @@ def _callbacks(config: TrainConfig, run_dir: Path, test_data, started: float):
                 x_test, y_test = test_data
                 predictions = self.model.predict(x_test, batch_size=1000, verbose=0)
                 logs["test_accuracy_report_only"] = float(np.mean(predictions.argmax(1) == y_test))
-            if config.time_budget_s and logs["wall_seconds"] >= config.time_budget_s:
+            # stop when the next epoch (as long as this one) would end past the budget
+            if config.time_budget_s and logs["wall_seconds"] + logs["epoch_seconds"] > config.time_budget_s:
                 self.model.stop_training = True
 
     checkpoint = keras.callbacks.ModelCheckpoint(run_dir / "best.keras", monitor="val_accuracy", mode="max",
@@ -310,7 +316,10 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
     wall = _previous_wall(run_dir)
 
     best = run_dir / "best.keras"
-    selected = keras.models.load_model(best, compile=False) if best.exists() else model
+    if config.selection == "best_validation" and best.exists():
+        selected = keras.models.load_model(best, compile=False)
+    else:  # "final": the weights at the end of the schedule (or of the time budget)
+        selected = model
     selected.save(run_dir / "model.keras")
     history = read_history(run_dir)
     metrics = evaluate_model(selected, x_test, y_test)

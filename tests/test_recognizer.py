@@ -11,7 +11,7 @@ from digitglyph.strokes import drawn_digits
 
 
 def test_shipped_model_reproduces_its_model_card(recognizer, mnist):
-    """The shipped model scores what models/metrics.json records, well above the original's 99.15 %."""
+    """The shipped model scores what models/metrics.json records, at least the 99.65 % target (original: 99.15 %)."""
     _, (x_test, y_test) = mnist
     probabilities = recognizer.predict_mnist(x_test)
     assert probabilities.shape == (10000, 10) and probabilities.dtype == np.float64
@@ -19,7 +19,19 @@ def test_shipped_model_reproduces_its_model_card(recognizer, mnist):
     accuracy = np.mean(probabilities.argmax(1) == y_test)
     recorded = json.loads((Path(__file__).resolve().parent.parent / "models" / "metrics.json").read_text())
     assert accuracy == pytest.approx(recorded["test_accuracy"], abs=0.0003)
-    assert accuracy >= 0.995
+    assert accuracy >= 0.9965
+
+
+def test_shipped_model_is_deployable():
+    """Folded and float16-exact, so the web page's float16 weights are exactly the weights Python uses."""
+    import keras
+
+    from digitglyph.deploy import is_float16_exact
+    from digitglyph.recognizer import DEFAULT_MODEL
+
+    model = keras.models.load_model(DEFAULT_MODEL, compile=False)
+    assert is_float16_exact(model)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
 
 
 def test_batches_of_any_size_agree(recognizer, mnist):

@@ -36,6 +36,15 @@ def test_a_run_writes_every_output(tiny, tmp_path):
     assert abs(stored["validation_accuracy"] - best_val) < 0.01
 
 
+def test_final_selection_keeps_the_last_epoch_and_a_budget_stops_before_overrunning(tiny, tmp_path):
+    # a 1 ms budget: the first epoch runs, and a second one would end past the budget
+    metrics = train(dict(tiny, selection="final", time_budget_s=0.001), tmp_path / "run")
+    history = read_history(tmp_path / "run")
+    assert metrics["epochs_trained"] == 1 and len(history) == 1
+    assert metrics["parameters"]["selection"] == "final"
+    assert abs(metrics["validation_accuracy"] - history[-1]["val_accuracy"]) < 1e-6
+
+
 def test_a_finished_run_is_not_trained_again(tiny, tmp_path):
     first = train(tiny, tmp_path / "run")
     stamp = (tmp_path / "run" / "model.keras").stat().st_mtime_ns
@@ -76,6 +85,7 @@ def test_resuming_with_other_parameters_is_refused(tiny, tmp_path):
     (dict(learning_rate=0), "learning_rate=0"),
     (dict(data_dir="/no/such/dir"), "data_dir='/no/such/dir' is not a directory"),
     (dict(train_subset=5), "train_subset=5"),
+    (dict(selection="best_test"), "selection='best_test'"),
 ])
 def test_bad_parameters_fail_fast_naming_the_parameter(change, message):
     with pytest.raises(ValueError, match="bad training parameter: " + message.replace("(", r"\(")):

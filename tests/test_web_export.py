@@ -109,6 +109,33 @@ def test_build_refuses_to_replace_a_directory_it_did_not_build(tiny_model, tmp_p
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
+def test_float16_needs_a_deployable_model(tiny_model, tmp_path):
+    """float16 storage of unfolded float32 weights would make the page compute other numbers than Python."""
+    with pytest.raises(ExportError, match="digitglyph ship"):
+        build_site(tiny_model, tmp_path / "dist", weights="float16")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_a_deployable_model_exports_float16_without_losing_agreement(tiny_model, tmp_path):
+    import keras
+
+    from digitglyph.deploy import deployable
+
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.Conv2D(6, 3, use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.Dropout(0.3)(keras.layers.Flatten()(x))
+    trained_like = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    deployable(trained_like).save(tmp_path / "deployable.keras")
+    manifest = build_site(tmp_path / "deployable.keras", tmp_path / "dist", weights="float16")
+    assert manifest["weights"] == "float16" and manifest["check"]["max_abs_difference"] <= 1e-5
+    float32_bytes = 4 * keras.models.load_model(tmp_path / "deployable.keras").count_params()
+    # two bytes per weight (the converter keeps small constants such as biases inline in model.json)
+    assert float32_bytes // 2 - 64 <= manifest["weights_bytes"] <= float32_bytes // 2 + 64
+
+
 def test_build_rejects_unknown_weight_types(tiny_model, tmp_path):
     with pytest.raises(ExportError, match="float16"):
         build_site(tiny_model, tmp_path / "dist", weights="int8")

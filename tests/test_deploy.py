@@ -1,0 +1,90 @@
+"""deploy: batch norms folded and weights rounded to float16 without changing what the model computes."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from digitglyph import Recognizer
+from digitglyph.deploy import DeployError, deployable, is_float16_exact, ship
+from digitglyph.models import build
+from digitglyph.train import train
+
+
+def with_trained_batch_norm_statistics(model, seed=0):
+    """Give every BatchNormalization non-trivial gamma/beta/mean/variance, as training would."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 2.0, gamma.shape), rng.normal(0, 0.5, beta.shape),
+                               rng.normal(0, 0.5, mean.shape), rng.uniform(0.05, 3.0, variance.shape)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def glyphnet_small():
+    keras.utils.set_random_seed(0)
+    return with_trained_batch_norm_statistics(build("glyphnet-small"))
+
+
+def test_folding_keeps_the_function_and_removes_batch_norm_and_dropout(glyphnet_small, mnist):
+    _, (x_test, _) = mnist
+    images = x_test[:200].astype(np.float32)[..., None] / 255.0
+    folded = deployable(glyphnet_small)
+    kinds = {layer.__class__.__name__ for layer in folded.layers}
+    assert not kinds & {"BatchNormalization", "Dropout"}, kinds
+    before = glyphnet_small.predict(images, verbose=0)
+    after = folded.predict(images, verbose=0)
+    assert np.abs(before - after).max() < 2e-3  # float16 rounding of the weights, nothing more
+    assert (before.argmax(1) == after.argmax(1)).mean() >= 0.99
+    assert folded.count_params() < glyphnet_small.count_params()
+
+
+def test_deployable_weights_are_float16_values(glyphnet_small):
+    folded = deployable(glyphnet_small)
+    assert is_float16_exact(folded) and not is_float16_exact(glyphnet_small)
+    for weights in folded.get_weights():
+        assert weights.dtype == np.float32
+        assert np.array_equal(weights.astype(np.float16).astype(np.float32), weights)
+
+
+def test_a_batch_norm_after_an_activation_is_refused_by_name():
+    model = build("glyph17")  # its batch norms follow ReLU convolutions: nothing to fold them into
+    with pytest.raises(DeployError, match="BatchNormalization 'batch_normalization"):
+        deployable(model)
+
+
+def test_a_model_that_is_not_a_chain_is_refused():
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = keras.layers.Add()([x, keras.layers.Conv2D(4, 3, padding="same")(inputs)])
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
+    with pytest.raises(DeployError, match="single chain"):
+        deployable(keras.Model(inputs, outputs))
+
+
+def test_ship_writes_a_measured_deployable_model(mnist_dir, mnist, tmp_path):
+    run = tmp_path / "run"
+    run_metrics = train(dict(architecture="glyphnet-small", epochs=2, batch_size=64, train_subset=600,
+                             validation_size=300, seed=5, data_dir=str(mnist_dir), selection="final"), run)
+    out = tmp_path / "models"
+    shipped = ship(run, out)
+    assert {path.name for path in out.iterdir()} == {"model.keras", "metrics.json", "history.csv"}
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(shipped))
+    recognizer = Recognizer.load(out / "model.keras")
+    assert is_float16_exact(recognizer.model)
+    _, (x_test, y_test) = mnist
+    measured = np.mean(recognizer.predict_mnist(x_test).argmax(1) == y_test)
+    assert shipped["test_accuracy"] == pytest.approx(measured, abs=1e-4)  # the metrics describe the shipped file
+    assert shipped["test_accuracy"] == pytest.approx(run_metrics["test_accuracy"], abs=0.01)
+    assert shipped["deployment"]["folded_batch_norms"] == 4
+    assert shipped["parameters"] == run_metrics["parameters"]
+
+
+def test_ship_refuses_an_unfinished_run(tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(DeployError, match="no finished run"):
+        ship(tmp_path / "run", tmp_path / "models")
+    assert not (tmp_path / "models").exists()
