@@ -193,17 +193,40 @@ def _dataset(images, labels, config: TrainConfig, training: bool):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _optimizer(config: TrainConfig, steps_per_epoch: int):
+WARMUP_FRACTION = 0.15
+FINAL_FRACTION = 0.002  # the schedule ends at this fraction of the peak learning rate
+
+
+def one_cycle(progress: float, peak: float) -> float:
+    """The one-cycle learning rate at ``progress`` (0 to 1) of a run: linear warm-up from peak/20 over
+    the first 15 %, then cosine decay to 0.002 x peak (the same curve as the step-based schedule)."""
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < WARMUP_FRACTION:
+        return peak / 20 + (peak - peak / 20) * progress / WARMUP_FRACTION
+    decay = (progress - WARMUP_FRACTION) / (1 - WARMUP_FRACTION)
+    return peak * (FINAL_FRACTION + (1 - FINAL_FRACTION) * 0.5 * (1 + np.cos(np.pi * decay)))
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
+    """What the optimizer gets: a Keras step schedule (one-cycle over ``epochs``), or a float (constant, or
+    the start of a one-cycle that runs on the clock of ``time_budget_s``, set batch by batch)."""
     import keras
 
     total = config.epochs * steps_per_epoch
+    if config.schedule == "onecycle" and config.time_budget_s:
+        return one_cycle(0.0, config.learning_rate)
     if config.schedule == "onecycle":
-        warmup = max(1, int(0.15 * total))
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate / 20, decay_steps=total - warmup, alpha=0.002,
+        warmup = max(1, int(WARMUP_FRACTION * total))
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate / 20, decay_steps=total - warmup, alpha=FINAL_FRACTION,
             warmup_target=config.learning_rate, warmup_steps=warmup)
-    else:
-        learning_rate = config.learning_rate
+    return config.learning_rate
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    learning_rate = learning_rate_schedule(config, steps_per_epoch)
     if config.optimizer == "adamw":
         return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(learning_rate=learning_rate)
@@ -212,22 +235,44 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
 def _callbacks(config: TrainConfig, run_dir: Path, test_data, started: float):
     import keras
 
+    earlier_wall = _previous_wall(run_dir)
+
+    def wall() -> float:
+        return earlier_wall + time.perf_counter() - started
+
     class EpochClock(keras.callbacks.Callback):
-        """Adds elapsed seconds (over all resumed sessions), the learning rate and optional test accuracy."""
+        """Elapsed seconds (over all resumed sessions), learning rate, optional test accuracy, time budget.
+
+        The budget is a wall-clock limit on the whole run (per-epoch reporting included): training
+        stops after the batch where it is spent, and the weights of that moment are the run's
+        "final" model.  With a budget, the one-cycle schedule runs on the clock instead of on
+        steps (:func:`one_cycle` of the budget fraction used), so it anneals to ~0 exactly when
+        the time is up, however fast the machine is that day.
+        """
+
+        timed_schedule = bool(config.time_budget_s) and config.schedule == "onecycle"
 
         def on_epoch_begin(self, epoch, logs=None):
             self.start = time.perf_counter()
 
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.timed_schedule:
+                self.model.optimizer.learning_rate = one_cycle(wall() / config.time_budget_s,
+                                                               config.learning_rate)
+
+        def on_train_batch_end(self, batch, logs=None):
+            if config.time_budget_s and wall() >= config.time_budget_s:
+                self.model.stop_training = True
+
         def on_epoch_end(self, epoch, logs=None):
             logs["epoch_seconds"] = time.perf_counter() - self.start
-            logs["wall_seconds"] = _previous_wall(run_dir) + time.perf_counter() - started
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             if config.report_test_each_epoch:
                 x_test, y_test = test_data
                 predictions = self.model.predict(x_test, batch_size=1000, verbose=0)
                 logs["test_accuracy_report_only"] = float(np.mean(predictions.argmax(1) == y_test))
-            # stop when the next epoch (as long as this one) would end past the budget
-            if config.time_budget_s and logs["wall_seconds"] + logs["epoch_seconds"] > config.time_budget_s:
+            logs["wall_seconds"] = wall()
+            if config.time_budget_s and logs["wall_seconds"] >= config.time_budget_s:
                 self.model.stop_training = True
 
     checkpoint = keras.callbacks.ModelCheckpoint(run_dir / "best.keras", monitor="val_accuracy", mode="max",

@@ -36,13 +36,33 @@ def test_a_run_writes_every_output(tiny, tmp_path):
     assert abs(stored["validation_accuracy"] - best_val) < 0.01
 
 
-def test_final_selection_keeps_the_last_epoch_and_a_budget_stops_before_overrunning(tiny, tmp_path):
-    # a 1 ms budget: the first epoch runs, and a second one would end past the budget
+def test_final_selection_keeps_the_weights_of_the_moment_the_budget_is_spent(tiny, tmp_path):
+    # a 1 ms budget: training stops after the first batch, and that model is kept
     metrics = train(dict(tiny, selection="final", time_budget_s=0.001), tmp_path / "run")
     history = read_history(tmp_path / "run")
     assert metrics["epochs_trained"] == 1 and len(history) == 1
     assert metrics["parameters"]["selection"] == "final"
     assert abs(metrics["validation_accuracy"] - history[-1]["val_accuracy"]) < 1e-6
+
+
+def test_one_cycle_on_the_clock_follows_the_step_schedule():
+    from digitglyph.train import learning_rate_schedule, one_cycle
+
+    config = TrainConfig(**dict(TINY, epochs=10, learning_rate=0.004))
+    steps = learning_rate_schedule(config, steps_per_epoch=100)  # the Keras step-based schedule
+    for progress in (0.0, 0.05, 0.15, 0.3, 0.6, 0.9, 1.0):
+        assert one_cycle(progress, 0.004) == pytest.approx(float(steps(int(progress * 1000))), rel=1e-3, abs=1e-7)
+    assert one_cycle(2.0, 0.004) == one_cycle(1.0, 0.004) == pytest.approx(0.004 * 0.002)
+
+
+def test_a_budgeted_one_cycle_run_anneals_when_the_time_is_up(tiny, tmp_path):
+    metrics = train(dict(tiny, epochs=1000, time_budget_s=8, selection="final"), tmp_path / "run")
+    history = read_history(tmp_path / "run")
+    assert 1 <= metrics["epochs_trained"] < 1000
+    assert 8 <= history[-1]["wall_seconds"] < 8 + 10  # stops at the batch that spends the budget (+ evaluation)
+    peak = max(row["learning_rate"] for row in history)
+    assert history[-1]["learning_rate"] < 0.05 * tiny.get("learning_rate", 3e-3)
+    assert peak > history[-1]["learning_rate"]
 
 
 def test_a_finished_run_is_not_trained_again(tiny, tmp_path):
