@@ -89,8 +89,8 @@ def ship(run_dir, out="models", data_dir=None) -> dict:
     """Make ``run_dir``'s selected model deployable, measure it, and write it with its metrics to ``out``."""
     import keras
 
-    from .evaluate import evaluate_model
-    from .train import TrainConfig, load_training_data
+    from .evaluate import measure
+    from .train import validation_and_test
 
     run_dir, out = Path(run_dir), Path(out)
     run_metrics_path = run_dir / "metrics.json"
@@ -99,14 +99,11 @@ def ship(run_dir, out="models", data_dir=None) -> dict:
     run_metrics = json.loads(run_metrics_path.read_text())
     trained = keras.models.load_model(run_dir / "model.keras", compile=False)
     model = deployable(trained)
-    parameters = dict(run_metrics["parameters"], data_dir=data_dir or run_metrics["parameters"].get("data_dir"))
-    if parameters["data_dir"] and not Path(parameters["data_dir"]).is_dir():
-        parameters["data_dir"] = None  # the run's folder is gone: use $DIGITGLYPH_DATA or the cache
-    config = TrainConfig.from_dict({k: v for k, v in parameters.items() if k not in ("initial_model", "corrections_db")})
-    _, (x_val, y_val), (x_test, y_test) = load_training_data(config)
-    metrics = evaluate_model(model, x_test, y_test)
+    parameters = run_metrics["parameters"]
+    if data_dir is None and parameters.get("data_dir") and Path(parameters["data_dir"]).is_dir():
+        data_dir = parameters["data_dir"]  # else $DIGITGLYPH_DATA or the cache
+    metrics = measure(model, *validation_and_test(data_dir, parameters["validation_size"], parameters["seed"]))
     metrics.update({
-        "validation_accuracy": float(np.mean(model.predict(x_val, batch_size=1000, verbose=0).argmax(1) == y_val)),
         **{k: run_metrics[k] for k in ("epochs_trained", "wall_time_s", "parameters", "package_version",
                                        "git_commit", "train_size") if k in run_metrics},
         "parameter_count": int(model.count_params()),

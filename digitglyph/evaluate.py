@@ -50,3 +50,13 @@ def evaluate_model(model, images: np.ndarray, labels: np.ndarray) -> dict:
     """``images`` float (N,28,28,1) in [0,1]; returns :func:`summarize`'s dict."""
     probabilities = model.predict(images, batch_size=1000, verbose=0)
     return summarize(probabilities, np.asarray(labels))
+
+
+def measure(model, validation, test) -> dict:
+    """What a run or a shipped model records: :func:`summarize` on ``test`` plus the validation accuracy
+    (both ``(images, labels)``, images float (N,28,28,1) in [0,1])."""
+    x_val, y_val = validation
+    metrics = evaluate_model(model, *test)
+    metrics["validation_accuracy"] = float(np.mean(model.predict(x_val, batch_size=1000, verbose=0).argmax(1)
+                                                   == np.asarray(y_val)))
+    return metrics

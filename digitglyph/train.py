@@ -134,12 +134,26 @@ def configure_threads(threads: int | None) -> None:
             pass
 
 
+def model_input(images: np.ndarray, labels: np.ndarray):
+    """uint8 ``(N,28,28)`` images and labels -> float32 ``(N,28,28,1)`` in [0,1] and int32 labels."""
+    return (images.astype(np.float32) / 255.0)[..., None], labels.astype(np.int32)
+
+
+def validation_and_test(data_dir, validation_size: int, seed: int):
+    """A run's validation split (from the training images) and the test set, as :func:`model_input`."""
+    from .data import load_mnist, train_validation_split
+
+    (x_train, y_train), test = load_mnist(data_dir)
+    _, validation = train_validation_split(x_train, y_train, validation_size, seed)
+    return model_input(*validation), model_input(*test)
+
+
 def load_training_data(config: TrainConfig):
     """Train/validation/test arrays as float32 ``(N,28,28,1)`` in [0,1] plus int labels."""
     from .data import load_mnist, train_validation_split
 
-    (x_train, y_train), (x_test, y_test) = load_mnist(config.data_dir)
-    (x_fit, y_fit), (x_val, y_val) = train_validation_split(x_train, y_train, config.validation_size, config.seed)
+    (x_train, y_train), test = load_mnist(config.data_dir)
+    (x_fit, y_fit), validation = train_validation_split(x_train, y_train, config.validation_size, config.seed)
     if config.train_subset is not None and config.train_subset < len(x_fit):
         order = np.random.default_rng(config.seed).permutation(len(x_fit))[: config.train_subset]
         x_fit, y_fit = x_fit[order], y_fit[order]
@@ -153,9 +167,7 @@ def load_training_data(config: TrainConfig):
         if len(x_extra):
             x_fit = np.concatenate([x_fit] + [x_extra] * config.corrections_weight)
             y_fit = np.concatenate([y_fit] + [y_extra] * config.corrections_weight)
-    scale = lambda x: (x.astype(np.float32) / 255.0)[..., None]  # noqa: E731
-    return (scale(x_fit), y_fit.astype(np.int32)), (scale(x_val), y_val.astype(np.int32)), \
-        (scale(x_test), y_test.astype(np.int32))
+    return model_input(x_fit, y_fit), model_input(*validation), model_input(*test)
 
 
 def _redrawn(images, labels, count: int, seed: int):
@@ -232,13 +244,9 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def _callbacks(config: TrainConfig, run_dir: Path, test_data, started: float):
+def _callbacks(config: TrainConfig, run_dir: Path, test_data, wall):
+    """``wall()`` gives the run's seconds so far, over all resumed sessions."""
     import keras
-
-    earlier_wall = _previous_wall(run_dir)
-
-    def wall() -> float:
-        return earlier_wall + time.perf_counter() - started
 
     class EpochClock(keras.callbacks.Callback):
         """Elapsed seconds (over all resumed sessions), learning rate, optional test accuracy, time budget.
@@ -333,7 +341,7 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
     configure_threads(config.threads)
     import keras
 
-    from .evaluate import evaluate_model
+    from .evaluate import measure
     from .models import build
 
     keras.utils.set_random_seed(config.seed)
@@ -352,13 +360,17 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
         y_val_fit = y_val
     model.compile(optimizer=_optimizer(config, steps), loss=loss, metrics=["accuracy"])
 
-    started = time.perf_counter()
+    started = time.perf_counter() - _previous_wall(run_dir)  # as if all earlier sessions ran just before
+
+    def wall() -> float:
+        return time.perf_counter() - started
+
     try:
         model.fit(train_data, epochs=config.epochs, validation_data=(x_val, y_val_fit),
-                  callbacks=_callbacks(config, run_dir, (x_test, y_test), started) + list(callbacks), verbose=0)
+                  callbacks=_callbacks(config, run_dir, (x_test, y_test), wall) + list(callbacks), verbose=0)
     finally:
-        write_json_atomic(run_dir / "wall.json", {"seconds": _previous_wall(run_dir) + time.perf_counter() - started})
-    wall = _previous_wall(run_dir)
+        write_json_atomic(run_dir / "wall.json", {"seconds": wall()})
+    wall_time = wall()
 
     best = run_dir / "best.keras"
     if config.selection == "best_validation" and best.exists():
@@ -367,11 +379,10 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
         selected = model
     selected.save(run_dir / "model.keras")
     history = read_history(run_dir)
-    metrics = evaluate_model(selected, x_test, y_test)
+    metrics = measure(selected, (x_val, y_val), (x_test, y_test))
     metrics.update({
-        "validation_accuracy": float(np.mean(selected.predict(x_val, batch_size=1000, verbose=0).argmax(1) == y_val)),
         "epochs_trained": len(history),
-        "wall_time_s": wall,
+        "wall_time_s": wall_time,
         "parameter_count": int(selected.count_params()),
         "parameters": asdict(config),
         "package_version": _version(),
