@@ -1,4 +1,4 @@
-"""Time to accuracy on this CPU: our recipe (glyphnet, augmentation, AdamW, one-cycle) against glyph17
+"""Time to accuracy on this CPU: our recipe (glyphnet-lite, augmentation, AdamW, one-cycle) against glyph17
 trained with the original recipe (Adam defaults, constant learning rate, no augmentation), in one run,
 under the same wall-clock budget each.
 
@@ -7,7 +7,8 @@ Each recipe ends with the model it has when its time is up: training stops at th
 budget is spent and those weights are kept (``selection="final"``), for both recipes alike.  Our
 one-cycle schedule runs on the clock (``time_budget_s``), so it has annealed when the time is up.
 
-    .venv/bin/python benchmarks/time_to_accuracy.py [--budget 600] [--parallel]
+    .venv/bin/python benchmarks/time_to_accuracy.py [--budget 600] [--seed 0] [--parallel] [--out runs/tta-seed0]
+    .venv/bin/python benchmarks/time_to_accuracy.py --summarize runs/tta-seed0 runs/tta-seed1 ... [--figure NAME]
 
 ``--parallel`` trains both at once with one core each (same conditions for both when the machine is
 busy); the default trains them one after the other with all cores.
@@ -22,8 +23,8 @@ from pathlib import Path
 RECIPES = {
     "glyph17 original recipe": dict(architecture="glyph17", optimizer="adam", learning_rate=0.001,
                                     schedule="constant", augment=False, batch_size=128),
-    "glyphnet, our recipe": dict(architecture="glyphnet", optimizer="adamw", learning_rate=0.003,
-                                 schedule="onecycle", augment=True, batch_size=128),
+    "glyphnet-lite, our recipe": dict(architecture="glyphnet-lite", optimizer="adamw", learning_rate=0.003,
+                                      schedule="onecycle", augment=True, batch_size=128),
 }
 
 
@@ -38,13 +39,73 @@ def first_time(history, level):
     return next((row["wall_seconds"] for row in history if row["test_accuracy_report_only"] >= level), None)
 
 
+def print_run(results, budget, how, seed):
+    """One benchmark run: every epoch of both recipes, the times to 99.0 % and 99.5 %, the end difference."""
+    print(f"budget {budget:.0f} s per recipe, {how}, seed {seed}")
+    for name, (history, final) in results.items():
+        print(f"\n{name}: epoch, seconds, test accuracy (report only)")
+        for row in history:
+            print(f"  {row['epoch'] + 1:3d} {row['wall_seconds']:7.1f}  {row['test_accuracy_report_only']:.4%}")
+        print(f"  model at the end of the budget (last epoch): {final:.4%}")
+    (base_history, base_final), (our_history, our_final) = results[list(RECIPES)[0]], results[list(RECIPES)[1]]
+    print()
+    for level in (0.99, 0.995):
+        base, ours = first_time(base_history, level), first_time(our_history, level)
+        ratio = f"{base / ours:.2f}x faster" if base and ours else "n/a"
+        fmt = lambda s: f"{s:.0f} s" if s else "not reached"  # noqa: E731
+        print(f"time to {level:.1%}: glyph17 original {fmt(base)}, ours {fmt(ours)}  ({ratio})")
+    print(f"end of budget: glyph17 original {base_final:.4%}, ours {our_final:.4%}, "
+          f"difference {100 * (our_final - base_final):+.2f} points (target: at least +0.30)")
+
+
+def load_run(out: Path):
+    """A finished benchmark run directory: its seed and ``{recipe: (history, final accuracy)}``."""
+    summary = json.loads((out / "summary.json").read_text())
+    seed = json.loads((out / "glyph17" / "config.json").read_text())["seed"]
+    return seed, {name: (entry["history"], entry["final"]) for name, entry in summary.items()}
+
+
+def summarize(outs, figure=None):
+    """Several runs (seeds) side by side: each one's end difference, their mean, and optionally a figure."""
+    import pandas as pd
+
+    rows, curves = [], []
+    for out in outs:
+        seed, results = load_run(Path(out))
+        (base_history, base), (our_history, ours) = results.values()  # the baseline first, as run
+        rows.append(dict(seed=seed, glyph17=base, ours=ours, epochs_glyph17=len(base_history),
+                         epochs_ours=len(our_history), difference=100 * (ours - base)))
+        for name, (history, _) in results.items():
+            curves += [dict(recipe=name, seed=seed, seconds=row["wall_seconds"],
+                            test_accuracy=row["test_accuracy_report_only"]) for row in history]
+    table = pd.DataFrame(rows).sort_values("seed")
+    print("\nseed  glyph17 original (epochs)  ours (epochs)   difference")
+    for row in table.itertuples():
+        print(f"{row.seed:4d}  {row.glyph17:.2%} ({row.epochs_glyph17:2d})           {row.ours:.2%} ({row.epochs_ours:2d})"
+              f"   {row.difference:+.2f}")
+    print(f"mean  {table.glyph17.mean():.2%}                  {table.ours.mean():.2%}        "
+          f"{table.difference.mean():+.2f} points (smallest {table.difference.min():+.2f}; target: at least +0.30)")
+    if figure:
+        from digitglyph import plots
+
+        plots.time_to_accuracy(pd.DataFrame(curves), target_gap=0.30, save_as=figure)
+        print(f"figure: {figure}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per recipe")
     parser.add_argument("--seed", type=int, default=0, help="seed of both runs (split, initialisation, batches)")
     parser.add_argument("--parallel", action="store_true")
     parser.add_argument("--out", help="directory for the run dirs (default: a temporary one)")
+    parser.add_argument("--summarize", nargs="+", metavar="OUT",
+                        help="instead of training: print finished runs (--out directories, one per seed) side by side")
+    parser.add_argument("--figure", help="with --summarize: also draw the learning curves (a name under "
+                                         "reports/figures/ or a path)")
     args = parser.parse_args()
+    if args.summarize:
+        summarize(args.summarize, args.figure)
+        return
     out = Path(args.out or tempfile.mkdtemp(prefix="time-to-accuracy-"))
     threads = 1 if args.parallel else None
     jobs = []
@@ -73,22 +134,7 @@ def main():
             process.join()
             results[name] = (history, final)
 
-    print(f"budget {args.budget:.0f} s per recipe, {'in parallel, 1 core each' if args.parallel else 'one after the other'}, "
-          f"seed {args.seed}")
-    for name, (history, final) in results.items():
-        print(f"\n{name}: epoch, seconds, test accuracy (report only)")
-        for row in history:
-            print(f"  {row['epoch'] + 1:3d} {row['wall_seconds']:7.1f}  {row['test_accuracy_report_only']:.4%}")
-        print(f"  model at the end of the budget (last epoch): {final:.4%}")
-    (base_history, base_final), (our_history, our_final) = results[list(RECIPES)[0]], results[list(RECIPES)[1]]
-    print()
-    for level in (0.99, 0.995):
-        base, ours = first_time(base_history, level), first_time(our_history, level)
-        ratio = f"{base / ours:.2f}x faster" if base and ours else "n/a"
-        fmt = lambda s: f"{s:.0f} s" if s else "not reached"  # noqa: E731
-        print(f"time to {level:.1%}: glyph17 original {fmt(base)}, ours {fmt(ours)}  ({ratio})")
-    print(f"end of budget: glyph17 original {base_final:.4%}, ours {our_final:.4%}, "
-          f"difference {100 * (our_final - base_final):+.2f} points (target: at least +0.30)")
+    print_run(results, args.budget, "in parallel, 1 core each" if args.parallel else "one after the other", args.seed)
     (out / "summary.json").write_text(json.dumps({n: {"final": f, "history": h} for n, (h, f) in results.items()}))
 
 

@@ -26,3 +26,18 @@ def test_every_architecture_maps_images_to_probabilities(name):
 def test_unknown_architecture_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown architecture 'nope'.*glyph17"):
         build("nope")
+
+
+def test_multiply_adds_counts_every_conv_and_dense_layer():
+    from digitglyph.models import multiply_adds
+
+    # glyph17 by hand: 26*26*9*32 + 11*11*9*32*32 + 6*6*25*32*32 + 4*4*9*32*64 + 2*2*9*64*64 + 25*64*64 + 64*10
+    assert multiply_adds(build("glyph17")) == 2_776_832
+
+
+def test_glyphnet_lite_is_glyphnet_without_its_costliest_layer():
+    from digitglyph.models import multiply_adds
+
+    lite, full = build("glyphnet-lite"), build("glyphnet")
+    assert multiply_adds(lite) < 0.65 * multiply_adds(full)
+    assert lite.count_params() < full.count_params() <= 300_000

@@ -65,6 +65,48 @@ def test_a_budgeted_one_cycle_run_anneals_when_the_time_is_up(tiny, tmp_path):
     assert peak > history[-1]["learning_rate"]
 
 
+def test_the_run_clock_leaves_out_report_only_time_and_carries_over_sessions(tmp_path, monkeypatch):
+    from digitglyph import train as train_module
+
+    now = [100.0]
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: now[0])
+    clock = train_module.RunClock(tmp_path)
+    now[0] += 5
+    with clock.excluding():  # e.g. the benchmark's per-epoch test accuracy
+        now[0] += 3
+    now[0] += 2
+    assert clock() == pytest.approx(7.0)
+    with pytest.raises(RuntimeError), clock.excluding():  # time is left out even when the work fails
+        now[0] += 4
+        raise RuntimeError("report failed")
+    assert clock() == pytest.approx(7.0)
+    clock.save()
+    now[0] = 1000.0  # a later session (a resumed run) goes on from the stored seconds
+    resumed = train_module.RunClock(tmp_path)
+    now[0] += 1
+    assert resumed() == pytest.approx(8.0)
+
+
+def test_batches_come_without_tf_data_autotuning():
+    # Autotuning's background thread made the end of an epoch wait for up to a minute (train._dataset).
+    from digitglyph.train import _dataset
+
+    images = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)
+    labels = np.arange(300, dtype=np.int32) % 10
+    config = TrainConfig(**dict(TINY, batch_size=128))
+    for training in (True, False):
+        dataset = _dataset(images, labels, config, training=training)
+        assert dataset.options().autotune.enabled is False
+        batches = list(dataset.as_numpy_iterator())
+        assert [len(y) for _, y in batches] == [128, 128, 44]
+        seen = np.concatenate([y for _, y in batches])
+        assert sorted(seen.tolist()) == sorted(labels.tolist())  # every image once per epoch
+        x = np.concatenate([x for x, _ in batches])
+        assert x.shape == (300, 28, 28, 1) and 0.0 <= x.min() and x.max() <= 1.0
+        if not training:  # validation batches come unshuffled and unaugmented
+            np.testing.assert_array_equal(x, images)
+
+
 def test_a_finished_run_is_not_trained_again(tiny, tmp_path):
     first = train(tiny, tmp_path / "run")
     stamp = (tmp_path / "run" / "model.keras").stat().st_mtime_ns

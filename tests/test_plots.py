@@ -1,0 +1,26 @@
+"""plots: the time-to-accuracy figure draws every run and the target line from the data it is given."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from digitglyph import plots
+
+
+def test_time_to_accuracy_draws_each_run_and_the_target_above_each_baseline_end(tmp_path):
+    rows = []
+    for seed, (base_end, our_end) in enumerate([(0.9925, 0.9965), (0.9940, 0.9966)]):
+        for epoch in range(1, 6):
+            rows.append(dict(recipe="glyph17 original recipe", seed=seed, seconds=22.0 * epoch,
+                             test_accuracy=base_end - 0.001 * (5 - epoch)))
+            rows.append(dict(recipe="ours", seed=seed, seconds=33.0 * epoch,
+                             test_accuracy=our_end - 0.002 * (5 - epoch)))
+    figure = plots.time_to_accuracy(pd.DataFrame(rows), target_gap=0.30, save_as=tmp_path / "tta")
+    assert (tmp_path / "tta.png").stat().st_size > 10_000
+    axis = figure.axes[0]
+    runs = [line for line in axis.get_lines() if len(line.get_xdata()) == 5]
+    assert len(runs) == 4  # two recipes x two seeds
+    assert max(float(np.max(line.get_ydata())) for line in runs) == pytest.approx(99.66)
+    targets = sorted(round(float(line.get_ydata()[0]), 4) for line in axis.get_lines()
+                     if line.get_linestyle() == ":" and len(line.get_ydata()) == 2)
+    assert targets == [99.55, 99.70]  # each seed's baseline end + 0.30 points
