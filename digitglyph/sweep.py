@@ -185,11 +185,14 @@ def _report_current(sweep: Sweep) -> bool:
 
 
 def _on_local_workers(tasks: list[RunTask], workers: int, total: int) -> list[dict]:
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     if not tasks:
         return []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # "spawn", not fork: a forked worker inherits the parent's TensorFlow runtime without its threads, and
+    # garbage-collecting an inherited tf.function there crashed it (seen: a segfault in remove_function).
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(execute_run, task) for task in tasks]
         try:
             return _track(as_completed(futures), len(tasks), total, workers)
