@@ -76,10 +76,29 @@ def _per_image(probability, batch):
     return tf.cast(tf.random.uniform([batch, 1, 1, 1]) < probability, tf.float32)
 
 
+def _batch_as_channels(operation, images):
+    """``operation`` on ``(N, H, W, 1)`` images laid out as one ``(1, H, W, N)`` image: the same result,
+    5-6x faster on CPU, where pooling and convolution over a single channel run poorly vectorized."""
+    return tf.transpose(operation(tf.transpose(images, [3, 1, 2, 0])), [3, 1, 2, 0])
+
+
+BLUR_KERNEL = tf.constant([[1, 2, 1], [2, 4, 2], [1, 2, 1]], tf.float32)[:, :, None, None] / 16.0
+
+
+def _max_pool(images):
+    """3x3 grey-level dilation of every channel."""
+    return tf.nn.max_pool2d(images, 3, 1, "SAME")
+
+
+def _blur(images):
+    """3x3 binomial blur of every channel."""
+    return tf.nn.depthwise_conv2d(images, tf.tile(BLUR_KERNEL, [1, 1, tf.shape(images)[3], 1]), [1, 1, 1, 1], "SAME")
+
+
 def _stroke_width(images, config: AugmentConfig):
     batch = tf.shape(images)[0]
-    thicker = tf.nn.max_pool2d(images, 3, 1, "SAME")
-    thinner = -tf.nn.max_pool2d(-images, 3, 1, "SAME")
+    thicker = _batch_as_channels(_max_pool, images)
+    thinner = -_batch_as_channels(_max_pool, -images)
     amount = tf.random.uniform([batch, 1, 1, 1], 0.0, config.stroke_strength)
     direction = _per_image(0.5, batch)
     target = direction * thicker + (1.0 - direction) * thinner
@@ -89,8 +108,7 @@ def _stroke_width(images, config: AugmentConfig):
 
 def _blur_and_contrast(images, config: AugmentConfig):
     batch = tf.shape(images)[0]
-    kernel = tf.constant([[1, 2, 1], [2, 4, 2], [1, 2, 1]], tf.float32) / 16.0
-    blurred = tf.nn.conv2d(images, kernel[:, :, None, None], 1, "SAME")
+    blurred = _batch_as_channels(_blur, images)
     images = images + _per_image(config.blur_probability, batch) * (blurred - images)
     gain = tf.random.uniform([batch, 1, 1, 1], 0.7, 1.6)
     contrasted = tf.clip_by_value(images * gain, 0.0, 1.0)

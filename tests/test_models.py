@@ -41,3 +41,11 @@ def test_glyphnet_lite_is_glyphnet_without_its_costliest_layer():
     lite, full = build("glyphnet-lite"), build("glyphnet")
     assert multiply_adds(lite) < 0.65 * multiply_adds(full)
     assert lite.count_params() < full.count_params() <= 300_000
+
+
+def test_glyphnet_fast_reaches_13x13_in_one_strided_conv():
+    fast, lite = build("glyphnet-fast"), build("glyphnet-lite")
+    spatial = [layer.output.shape[1] for layer in fast.layers if len(layer.output.shape) == 4]
+    assert spatial[:2] == [28, 13]  # the input, then the stem: nothing is computed at 26x26
+    assert [type(layer).__name__ for layer in fast.layers].count("MaxPooling2D") == 0
+    assert abs(fast.count_params() - lite.count_params()) < 1_000  # the same body
