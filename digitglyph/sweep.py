@@ -184,22 +184,64 @@ def _report_current(sweep: Sweep) -> bool:
     return target.stat().st_mtime >= newest_run
 
 
-def _on_local_workers(tasks: list[RunTask], workers: int, total: int) -> list[dict]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
+def _on_local_workers(tasks: list[RunTask], workers: int, total: int, target=None) -> list[dict]:
     if not tasks:
         return []
-    # "spawn", not fork: a forked worker inherits the parent's TensorFlow runtime without its threads, and
-    # garbage-collecting an inherited tf.function there crashed it (seen: a segfault in remove_function).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(execute_run, task) for task in tasks]
-        try:
-            return _track(as_completed(futures), len(tasks), total, workers)
-        except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
-            raise
+    return _track(_in_processes(tasks, workers, target or execute_run), len(tasks), total, workers)
+
+
+def _in_processes(tasks: list[RunTask], workers: int, target):
+    """``target(task)`` for every task, each in its own spawned process, ``workers`` at a time; yields the
+    outcomes as they finish.
+
+    One process per run, not a process pool: a worker that dies (killed, out of memory) breaks a whole pool,
+    which then fails every queued run with it.  Here only that run is recorded as failed, and the others go on.
+    "spawn", not fork: a forked worker inherits the parent's TensorFlow runtime without its threads, and
+    garbage-collecting an inherited tf.function there crashed it (seen: a segfault in remove_function).
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    context = multiprocessing.get_context("spawn")
+    waiting, running = list(tasks), {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < workers:
+                task = waiting.pop(0)
+                receiver, sender = context.Pipe(duplex=False)
+                process = context.Process(target=_child, args=(target, task, sender), name=f"run {task.run_id}")
+                process.start()
+                sender.close()  # the child holds the only sending end: its death reads as end of file
+                running[receiver] = (process, task, time.perf_counter())
+            for receiver in wait(list(running)):  # an outcome arrived, or a worker died without one
+                process, task, started = running.pop(receiver)
+                try:
+                    outcome = receiver.recv()
+                except EOFError:
+                    outcome = None
+                receiver.close()
+                process.join()
+                yield outcome or _worker_died(task, process.exitcode, time.perf_counter() - started)
+    finally:  # interrupted (Ctrl-C): stop the runs still going; they resume from their last epoch next time
+        for process, _, _ in running.values():
+            process.terminate()
+            process.join()
+
+
+def _child(target, task: RunTask, sender) -> None:
+    sender.send(target(task))
+    sender.close()
+
+
+def _worker_died(task: RunTask, exitcode, seconds: float) -> dict:
+    how = f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
+    notebook = Path(task.notebook)
+    partial = notebook.with_name(notebook.stem + ".partial.ipynb")  # as far as papermill got
+    if partial.exists():
+        os.replace(partial, notebook.with_name(f"{task.run_id}.failed.ipynb"))
+    message = (f"WorkerDied: the worker process running this run ended without a result ({how}; out of memory?). "
+               "Its finished epochs are kept: the next sweep resumes it.")
+    return _record_failure(task, message, "", seconds)
 
 
 def _on_dask(tasks: list[RunTask], scheduler: str, total: int) -> list[dict]:
@@ -211,25 +253,24 @@ def _on_dask(tasks: list[RunTask], scheduler: str, total: int) -> list[dict]:
         futures = [client.submit(execute_run, task, pure=False, key=f"digitglyph-run-{task.run_id}-{time.time_ns()}")
                    for task in tasks]
         slots = sum(client.nthreads().values()) or 1
-        return _track(as_completed(futures), len(tasks), total, slots)
+        return _track((future.result() for future in as_completed(futures)), len(tasks), total, slots)
 
 
-def _track(completed, count: int, total: int, slots: int) -> list[dict]:
-    """Collect outcomes with a progress bar of runs done (of the whole sweep), running and failed."""
+def _track(outcomes, count: int, total: int, slots: int) -> list[dict]:
+    """Collect ``outcomes`` (as they finish) with a progress bar of runs done (of the whole sweep), running and failed."""
     from tqdm.auto import tqdm
 
-    outcomes = []
+    collected = []
     with tqdm(total=total, initial=total - count, unit="run", desc="sweep", dynamic_ncols=True) as bar:
         bar.set_postfix(running=min(slots, count), failed=0)
-        for future in completed:
-            outcome = future.result()
-            outcomes.append(outcome)
-            failed = sum(o["status"] == "failed" for o in outcomes)
-            bar.set_postfix(running=min(slots, count - len(outcomes)), failed=failed, refresh=False)
+        for outcome in outcomes:
+            collected.append(outcome)
+            failed = sum(o["status"] == "failed" for o in collected)
+            bar.set_postfix(running=min(slots, count - len(collected)), failed=failed, refresh=False)
             bar.update(1)
             if outcome["status"] == "failed":
                 bar.write(f"run {outcome['run_id']} failed: {outcome['error']}")
-    return outcomes
+    return collected
 
 
 def execute_run(task: RunTask) -> dict:
@@ -239,17 +280,19 @@ def execute_run(task: RunTask) -> dict:
     try:
         execute_notebook(TRAIN_NOTEBOOK, Path(task.notebook), task.parameters, cwd=task.cwd)
     except Exception as error:  # noqa: BLE001 - any failure of one run is recorded, the sweep goes on
-        message = _error_message(error)
-        write_json_atomic(error_file, {
-            "run_id": task.run_id, "error": message, "parameters": task.parameters,
-            "failed_notebook": str(Path(task.notebook).with_name(f"{task.run_id}.failed.ipynb")),
-            "traceback": _strip_ansi("".join(getattr(error, "traceback", None) or
-                                             traceback.format_exception(error))),
-            "seconds": time.perf_counter() - started, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        return {"run_id": task.run_id, "status": "failed", "error": message,
-                "seconds": time.perf_counter() - started}
+        return _record_failure(task, _error_message(error), _strip_ansi("".join(
+            getattr(error, "traceback", None) or traceback.format_exception(error))), time.perf_counter() - started)
     error_file.unlink(missing_ok=True)
     return {"run_id": task.run_id, "status": "done", "seconds": time.perf_counter() - started}
+
+
+def _record_failure(task: RunTask, message: str, details: str, seconds: float) -> dict:
+    """Write the run's ``<run-id>.error.json`` and return its "failed" outcome."""
+    write_json_atomic(Path(task.error_file), {
+        "run_id": task.run_id, "error": message, "parameters": task.parameters,
+        "failed_notebook": str(Path(task.notebook).with_name(f"{task.run_id}.failed.ipynb")),
+        "traceback": details, "seconds": seconds, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return {"run_id": task.run_id, "status": "failed", "error": message, "seconds": seconds}
 
 
 def _error_message(error: Exception) -> str:
