@@ -59,19 +59,33 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: str | os
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.stem + ".partial.ipynb")
-    failed = target.with_name(target.stem + ".failed.ipynb")
+    partial = partial_notebook(target)
     try:
         papermill.execute_notebook(str(source), str(partial), parameters=parameters, kernel_name=KERNEL,
                                    cwd=str(cwd or os.getcwd()), progress_bar=progress)
     except BaseException:
-        if partial.exists():
-            os.replace(partial, failed)
+        keep_failed(target)
         raise
     write_html(partial, target.with_suffix(".html"))
     os.replace(partial, target)
-    failed.unlink(missing_ok=True)
+    failed_notebook(target).unlink(missing_ok=True)
     return target
+
+
+def partial_notebook(target: Path) -> Path:
+    """Where :func:`execute_notebook` writes ``target`` while it runs."""
+    return target.with_name(target.stem + ".partial.ipynb")
+
+
+def failed_notebook(target: Path) -> Path:
+    """Where a failed execution of ``target`` is kept, with its error."""
+    return target.with_name(target.stem + ".failed.ipynb")
+
+
+def keep_failed(target: Path) -> None:
+    """Keep what an interrupted or failed execution of ``target`` had written as its failed notebook."""
+    if partial_notebook(target).exists():
+        os.replace(partial_notebook(target), failed_notebook(target))
 
 
 def write_html(notebook: Path, html: Path) -> None:

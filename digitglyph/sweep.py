@@ -43,7 +43,7 @@ from pathlib import Path
 from .files import write_json_atomic, write_text_atomic
 from .reports import SWEEP as SWEEP_NOTEBOOK
 from .reports import TRAIN as TRAIN_NOTEBOOK
-from .reports import execute_notebook, is_current
+from .reports import execute_notebook, failed_notebook, is_current, keep_failed
 
 SWEEP_KEYS = {"name", "reports_dir", "workers", "seeds", "fixed", "grid", "report"}
 RESERVED = {"run_dir", "threads", "figures_dir"}  # set by the sweep, not by a sweep file
@@ -235,10 +235,7 @@ def _child(target, task: RunTask, sender) -> None:
 
 def _worker_died(task: RunTask, exitcode, seconds: float) -> dict:
     how = f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
-    notebook = Path(task.notebook)
-    partial = notebook.with_name(notebook.stem + ".partial.ipynb")  # as far as papermill got
-    if partial.exists():
-        os.replace(partial, notebook.with_name(f"{task.run_id}.failed.ipynb"))
+    keep_failed(Path(task.notebook))  # as far as papermill got
     message = (f"WorkerDied: the worker process running this run ended without a result ({how}; out of memory?). "
                "Its finished epochs are kept: the next sweep resumes it.")
     return _record_failure(task, message, "", seconds)
@@ -290,7 +287,7 @@ def _record_failure(task: RunTask, message: str, details: str, seconds: float) -
     """Write the run's ``<run-id>.error.json`` and return its "failed" outcome."""
     write_json_atomic(Path(task.error_file), {
         "run_id": task.run_id, "error": message, "parameters": task.parameters,
-        "failed_notebook": str(Path(task.notebook).with_name(f"{task.run_id}.failed.ipynb")),
+        "failed_notebook": str(failed_notebook(Path(task.notebook))),
         "traceback": details, "seconds": seconds, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return {"run_id": task.run_id, "status": "failed", "error": message, "seconds": seconds}
 
