@@ -5,7 +5,7 @@ Each digit is skeletonized into pen paths and redrawn with a round brush, with t
 position, slant and hand jitter varying.  Prints the accuracy next to the same model's MNIST test
 accuracy, and by brush width and digit size.
 
-    .venv/bin/python benchmarks/drawn_digits.py [--count 2000]
+    .venv/bin/python benchmarks/drawn_digits.py [--count 2000] [--model runs/my-run/model.keras]
 """
 
 import argparse
@@ -21,8 +21,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--model", help="a trained model file instead of the shipped one (to compare recipes)")
     args = parser.parse_args()
-    recognizer = Recognizer.load()
+    recognizer = Recognizer.load(args.model)
     _, (x_test, y_test) = load_mnist()
     mnist_accuracy = np.mean(recognizer.predict_mnist(x_test).argmax(1) == y_test)
     digits = drawn_digits(args.count, seed=args.seed, images=x_test, labels=y_test)

@@ -9,6 +9,11 @@ one-cycle schedule runs on the clock (``time_budget_s``), so it has annealed whe
 
     .venv/bin/python benchmarks/time_to_accuracy.py [--budget 600] [--seed 0] [--parallel] [--out runs/tta-seed0]
     .venv/bin/python benchmarks/time_to_accuracy.py --summarize runs/tta-seed0 runs/tta-seed1 ... [--figure NAME]
+    .venv/bin/python benchmarks/time_to_accuracy.py --summarize reports/time-to-accuracy/*.json --figure time-to-accuracy
+
+Each run writes ``summary.json`` (seed, budget, every epoch of both recipes, the end accuracies) in its
+``--out`` directory; copies of those kept under ``reports/time-to-accuracy/`` are what the README's figures
+and table are drawn from, so they can be re-summarized without the run directories.
 
 ``--parallel`` trains both at once with one core each (same conditions for both when the machine is
 busy); the default trains them one after the other with all cores.
@@ -19,6 +24,8 @@ import json
 import multiprocessing
 import tempfile
 from pathlib import Path
+
+TARGET_GAP = 0.30  # points: the issue's target for our end over glyph17's
 
 RECIPES = {
     "glyph17 original recipe": dict(architecture="glyph17", optimizer="adam", learning_rate=0.001,
@@ -55,41 +62,68 @@ def print_run(results, budget, how, seed):
         fmt = lambda s: f"{s:.0f} s" if s else "not reached"  # noqa: E731
         print(f"time to {level:.1%}: glyph17 original {fmt(base)}, ours {fmt(ours)}  ({ratio})")
     print(f"end of budget: glyph17 original {base_final:.4%}, ours {our_final:.4%}, "
-          f"difference {100 * (our_final - base_final):+.2f} points (target: at least +0.30)")
+          f"difference {100 * (our_final - base_final):+.2f} points (target: at least +{TARGET_GAP:.2f})")
 
 
 def load_run(out: Path):
-    """A finished benchmark run directory: its seed and ``{recipe: (history, final accuracy)}``."""
-    summary = json.loads((out / "summary.json").read_text())
-    seed = json.loads((out / "glyph17" / "config.json").read_text())["seed"]
-    return seed, {name: (entry["history"], entry["final"]) for name, entry in summary.items()}
+    """A finished benchmark run (its ``--out`` directory or a kept ``summary.json``): its seed and
+    ``{recipe: (history, final accuracy)}``."""
+    summary = json.loads((out if out.suffix == ".json" else out / "summary.json").read_text())
+    if "recipes" not in summary:  # written before summaries recorded their seed: read it from the run dir
+        summary = {"seed": json.loads((out / "glyph17" / "config.json").read_text())["seed"], "recipes": summary}
+    return summary["seed"], {name: (entry["history"], entry["final"]) for name, entry in summary["recipes"].items()}
 
 
 def summarize(outs, figure=None):
-    """Several runs (seeds) side by side: each one's end difference, their mean, and optionally a figure."""
+    """Several runs (seeds) side by side: each one's end difference, what they say together, and optionally
+    two figures (learning curves; each seed's two ends against the target).
+
+    ``outs`` are run directories or kept ``summary.json`` files, or CSV files of ends alone (columns ``seed``,
+    ``glyph17``, ``ours`` as fractions, optional ``epochs_glyph17``, ``epochs_ours``, ``source``) for runs whose
+    curves are gone: they count in the table and the verdict, not in the curves."""
     import pandas as pd
 
     rows, curves = [], []
-    for out in outs:
-        seed, results = load_run(Path(out))
+    for out in map(Path, outs):
+        if out.suffix == ".csv":
+            rows += pd.read_csv(out, comment="#").to_dict("records")
+            continue
+        seed, results = load_run(out)
         (base_history, base), (our_history, ours) = results.values()  # the baseline first, as run
         rows.append(dict(seed=seed, glyph17=base, ours=ours, epochs_glyph17=len(base_history),
-                         epochs_ours=len(our_history), difference=100 * (ours - base)))
+                         epochs_ours=len(our_history)))
         for name, (history, _) in results.items():
             curves += [dict(recipe=name, seed=seed, seconds=row["wall_seconds"],
                             test_accuracy=row["test_accuracy_report_only"]) for row in history]
     table = pd.DataFrame(rows).sort_values("seed")
+    table["difference"] = 100 * (table.ours - table.glyph17)
+    epochs = lambda value: f"{value:2.0f}" if pd.notna(value) else "--"  # noqa: E731
     print("\nseed  glyph17 original (epochs)  ours (epochs)   difference")
     for row in table.itertuples():
-        print(f"{row.seed:4d}  {row.glyph17:.2%} ({row.epochs_glyph17:2d})           {row.ours:.2%} ({row.epochs_ours:2d})"
-              f"   {row.difference:+.2f}")
+        print(f"{row.seed:4d}  {row.glyph17:.2%} ({epochs(row.epochs_glyph17)})           "
+              f"{row.ours:.2%} ({epochs(row.epochs_ours)})   {row.difference:+.2f}")
     print(f"mean  {table.glyph17.mean():.2%}                  {table.ours.mean():.2%}        "
-          f"{table.difference.mean():+.2f} points (smallest {table.difference.min():+.2f}; target: at least +0.30)")
+          f"{table.difference.mean():+.2f} points")
+    verdict = None
+    if len(table) >= 2:
+        from digitglyph.evaluate import paired_differences
+
+        verdict = paired_differences(table.difference, target=TARGET_GAP)
+        low, high = verdict["interval"]
+        print(f"difference over {verdict['runs']} seeds: mean {verdict['mean']:+.2f} points, standard deviation "
+              f"{verdict['standard_deviation']:.2f}, 95 % interval of the mean {low:+.2f} to {high:+.2f}; "
+              f"{verdict['reached']} of {verdict['runs']} runs at least +{TARGET_GAP:.2f} on their own "
+              f"(smallest {verdict['smallest']:+.2f})")
     if figure:
         from digitglyph import plots
 
-        plots.time_to_accuracy(pd.DataFrame(curves), target_gap=0.30, save_as=figure)
-        print(f"figure: {figure}")
+        if curves:
+            plots.time_to_accuracy(pd.DataFrame(curves), target_gap=TARGET_GAP, save_as=figure)
+            print(f"figure: {figure}")
+        if verdict:
+            ends = str(figure).removesuffix(".png") + "-ends"
+            plots.paired_ends(table, verdict, save_as=ends)
+            print(f"figure: {ends}")
 
 
 def main():
@@ -136,7 +170,10 @@ def main():
 
     results = {name: results[name] for name in RECIPES}  # the baseline first, whatever finished first
     print_run(results, args.budget, "in parallel, 1 core each" if args.parallel else "one after the other", args.seed)
-    (out / "summary.json").write_text(json.dumps({n: {"final": f, "history": h} for n, (h, f) in results.items()}))
+    recipes = {name: {"final": final, "history": history, "parameters": RECIPES[name]}
+               for name, (history, final) in results.items()}
+    summary = {"seed": args.seed, "budget_s": args.budget, "parallel": args.parallel, "recipes": recipes}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":

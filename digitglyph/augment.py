@@ -4,7 +4,8 @@ Canvas drawings differ from MNIST in ways the canvas preprocessing cannot remove
 slant, rotation, aspect, stroke width and stroke smoothness.  Each batch gets
 
 * a random affine warp about the image centre: rotation, isotropic scale,
-  anisotropic stretch, shear (slant) and a small shift;
+  anisotropic stretch, shear (slant) and a small shift, optionally with an elastic
+  distortion on top (a smooth random displacement field, as handwriting wobbles);
 * a random stroke-width change: a grey-level dilation (thicker pen) or erosion
   (thinner pen) blended in by a random amount;
 * occasionally a light blur (soft finger strokes) or a contrast change
@@ -32,12 +33,26 @@ class AugmentConfig:
     stroke_strength: float = 0.7      # the most the thicker/thinner version is blended in
     blur_probability: float = 0.15
     contrast_probability: float = 0.2
+    elastic_pixels: float = 0.0       # largest elastic displacement at the field's control points (0: off)
+    elastic_grid: int = 4             # control points per side of that field (bicubically interpolated)
+
+    def __post_init__(self):
+        if not isinstance(self.elastic_pixels, (int, float)) or not 0 <= self.elastic_pixels <= 6:
+            raise ValueError(f"elastic_pixels={self.elastic_pixels!r} must be a number of pixels from 0 to 6")
+        if not isinstance(self.elastic_grid, int) or isinstance(self.elastic_grid, bool) or \
+                not 2 <= self.elastic_grid <= 28:
+            raise ValueError(f"elastic_grid={self.elastic_grid!r} must be an integer from 2 to 28")
+
+    @classmethod
+    def with_defaults(cls, values: dict) -> dict:
+        """A stored augmentation dict completed with the defaults of fields added since it was written."""
+        return {**cls().as_dict(), **values}
 
     def as_dict(self):
         return asdict(self)
 
 
-NO_AUGMENTATION = AugmentConfig(0, 0, 0, 0, 0, 0, 0, 0, 0)
+NO_AUGMENTATION = AugmentConfig(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def _affine(images, config: AugmentConfig):
@@ -65,11 +80,49 @@ def _affine(images, config: AugmentConfig):
     ox, oy = cx + tx, cy + ty
     b0 = cx - (i00 * ox + i01 * oy)
     b1 = cy - (i10 * ox + i11 * oy)
+    if config.elastic_pixels > 0:
+        return _sample(images, *_elastic_source(images, config, (i00, i01, b0, i10, i11, b1)))
     zeros = tf.zeros([batch])
     transforms = tf.stack([i00, i01, b0, i10, i11, b1, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
         fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
+def _elastic_source(images, config: AugmentConfig, inverse):
+    """Source coordinates (rows, columns) of every output pixel: the output grid moved by a smooth random
+    field (uniform +-``elastic_pixels`` at ``elastic_grid`` x ``elastic_grid`` control points, bicubically
+    interpolated), then through the inverse affine map; one bilinear sampling does both warps."""
+    batch = tf.shape(images)[0]
+    height, width = images.shape[1], images.shape[2]
+    grid = config.elastic_grid
+    coarse = tf.random.uniform([batch, grid, grid, 2], -config.elastic_pixels, config.elastic_pixels)
+    field = tf.image.resize(coarse, [height, width], method="bicubic")
+    y = tf.range(height, dtype=tf.float32)[None, :, None] + field[..., 0]
+    x = tf.range(width, dtype=tf.float32)[None, None, :] + field[..., 1]
+    i00, i01, b0, i10, i11, b1 = (value[:, None, None] for value in inverse)
+    return i10 * x + i11 * y + b1, i00 * x + i01 * y + b0
+
+
+def _sample(images, rows, columns):
+    """Bilinear samples of ``(N, H, W, 1)`` images at float source coordinates ``(N, H, W)``, 0 outside
+    (the sampling of ``ImageProjectiveTransformV3`` with a constant 0 fill)."""
+    batch = tf.shape(images)[0]
+    height, width = images.shape[1], images.shape[2]
+    rows = tf.clip_by_value(rows, -1.0, float(height))
+    columns = tf.clip_by_value(columns, -1.0, float(width))
+    top, left = tf.floor(rows), tf.floor(columns)
+    down, right = rows - top, columns - left
+    padded = tf.pad(images[..., 0], [[0, 0], [1, 2], [1, 2]])  # rows and columns -1 .. H+1
+    # every padded pixel with its right, lower and lower-right neighbours: one gather fetches all four
+    quads = tf.stack([padded[:, :-1, :-1], padded[:, :-1, 1:], padded[:, 1:, :-1], padded[:, 1:, 1:]], -1)
+    padded_height, padded_width = height + 2, width + 2
+    index = (tf.range(batch)[:, None, None] * (padded_height * padded_width)
+             + (tf.cast(top, tf.int32) + 1) * padded_width + tf.cast(left, tf.int32) + 1)
+    quad = tf.gather(tf.reshape(quads, [-1, 4]), index)
+    upper = quad[..., 0] * (1 - right) + quad[..., 1] * right
+    lower = quad[..., 2] * (1 - right) + quad[..., 3] * right
+    return (upper * (1 - down) + lower * down)[..., None]
 
 
 def _per_image(probability, batch):

@@ -67,3 +67,23 @@ def measure(model, validation, test) -> dict:
     metrics = evaluate_model(model, *test)
     metrics["validation_accuracy"] = float(np.mean(probabilities(model, x_val).argmax(1) == np.asarray(y_val)))
     return metrics
+
+
+def paired_differences(differences, target: float, confidence: float = 0.95) -> dict:
+    """What several paired runs (one difference per seed, e.g. ours minus the baseline in points) say about
+    a target difference: their mean, standard deviation, a Student-t confidence interval of the mean, and
+    how many runs reached the target on their own.
+
+    One run's difference is a noisy draw (here the baseline's end alone moves by 0.2 points from one
+    epoch to the next), so a target on the expected difference is judged by the interval, not by one run.
+    """
+    from scipy import stats
+
+    values = np.asarray(differences, dtype=float)
+    if values.ndim != 1 or len(values) < 2 or not np.isfinite(values).all():
+        raise ValueError(f"need two or more finite differences, got {differences!r}")
+    mean, deviation = float(values.mean()), float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * deviation / np.sqrt(len(values)))
+    return {"runs": len(values), "mean": mean, "standard_deviation": deviation, "confidence": confidence,
+            "interval": (mean - half, mean + half), "smallest": float(values.min()),
+            "reached": int((values >= target - 1e-9).sum()), "target": target}

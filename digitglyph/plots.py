@@ -385,3 +385,30 @@ def time_to_accuracy(curves: pd.DataFrame, target_gap: float | None = None, save
         axis.plot([], [], color="grey", linestyle=":", label=f"baseline's end + {target_gap:.2f} (per seed)")
     axis.legend(bbox_to_anchor=(1.01, 1), loc="upper left")
     return save(figure, save_as)
+
+
+def paired_ends(ends: pd.DataFrame, verdict: dict, save_as=None):
+    """Each seed's end of budget for the baseline and ours, the target above the baseline's, and the
+    verdict over all seeds (:func:`digitglyph.evaluate.paired_differences`) in the title.
+
+    ``ends``: one row per seed with ``seed``, ``glyph17`` and ``ours`` (fractions)."""
+    ends = ends.sort_values("seed").reset_index(drop=True)
+    gap = verdict["target"]
+    figure, axis = plt.subplots(figsize=(8.5, 4.2))
+    positions = np.arange(len(ends))
+    baseline, ours = ends["glyph17"] * 100, ends["ours"] * 100
+    axis.vlines(positions, baseline, ours, color="lightgrey", linewidth=3, zorder=1)
+    colours = sns.color_palette(PALETTE)
+    axis.scatter(positions, baseline, color=colours[0], label="glyph17, original recipe", zorder=3)
+    axis.scatter(positions, ours, color=colours[1], label="ours", zorder=3)
+    axis.scatter(positions, baseline + gap, marker="_", s=400, color="black", linewidth=1.5,
+                 label=f"glyph17's end + {gap:.2f} (target)", zorder=2)
+    axis.set_xticks(positions, [str(seed) for seed in ends["seed"]])
+    low, high = verdict["interval"]
+    axis.set(xlabel="seed", ylabel="test accuracy at the end of the budget (%)",
+             title=f"difference over {verdict['runs']} seeds: mean {verdict['mean']:+.2f} points, "
+                   f"95 % interval {low:+.2f} to {high:+.2f}; {verdict['reached']} of {verdict['runs']} "
+                   f"single runs at least +{gap:.2f}")
+    axis.title.set_fontsize(10)
+    axis.legend(bbox_to_anchor=(1.01, 1), loc="upper left")
+    return save(figure, save_as)

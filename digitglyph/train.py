@@ -98,7 +98,7 @@ class TrainConfig:
             problems.append(f"time_budget_s={self.time_budget_s!r} must be positive")
         try:
             AugmentConfig(**self.augmentation)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             problems.append(f"augmentation={self.augmentation!r} is not valid ({error})")
         if problems:
             raise ValueError("bad training parameter: " + "; ".join(problems))
@@ -433,6 +433,9 @@ def _check_same_run(previous: dict, config: TrainConfig, run_dir: Path, what: st
     current = asdict(config)
     defaults = asdict(TrainConfig())  # a run written before a field existed used its default
     previous = {**defaults, **previous}
+    # likewise for augmentation fields added later (elastic_*: off by default, as before they existed)
+    previous["augmentation"] = AugmentConfig.with_defaults(previous["augmentation"])
+    current["augmentation"] = AugmentConfig.with_defaults(current["augmentation"])
     differing = sorted(k for k in set(previous) | set(current)
                        if k not in NOT_IDENTITY and previous.get(k) != current.get(k))
     if differing:

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digitglyph.augment import BLUR_KERNEL, NO_AUGMENTATION, AugmentConfig, _batch_as_channels, _blur, _max_pool, augment_batch
+from digitglyph.augment import (BLUR_KERNEL, NO_AUGMENTATION, AugmentConfig, _batch_as_channels, _blur, _max_pool,
+                                augment_batch)
+from digitglyph.train import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +68,55 @@ def test_shift_moves_digits_by_at_most_the_configured_pixels(digits):
     moved = np.abs(centre_x(shifted) - centre_x(np.asarray(digits)[..., 0]))
     assert moved.max() <= 3.0 + 0.5  # bilinear sampling and clipping at the border blur the centre a little
     assert moved.mean() > 0.5
+
+
+ONLY_AFFINE = dict(stroke_probability=0, stroke_strength=0, blur_probability=0, contrast_probability=0)
+
+
+def test_the_elastic_sampler_reproduces_the_affine_warp_when_the_field_is_zero(digits):
+    # the elastic path samples the images itself; with a vanishing field it must be the projective op
+    tf.random.set_seed(3)
+    projective = augment_batch(digits, AugmentConfig(**ONLY_AFFINE))
+    tf.random.set_seed(3)
+    sampled = augment_batch(digits, AugmentConfig(**ONLY_AFFINE, elastic_pixels=1e-9))
+    np.testing.assert_allclose(sampled, projective, atol=1e-6)
+
+
+@pytest.mark.parametrize("axis", [1, 2])  # rows, columns
+def test_elastic_distortion_is_a_smooth_displacement_of_at_most_about_the_configured_pixels(axis):
+    # a ramp image holds each pixel's own coordinate, so bilinear sampling returns the source coordinate:
+    # output - coordinate is the displacement field itself (away from the zero-filled border)
+    ramp = np.broadcast_to(np.arange(28, dtype=np.float32).reshape([28 if a == axis else 1 for a in (1, 2)]),
+                           (28, 28)) / 27.0
+    images = tf.constant(np.broadcast_to(ramp, (64, 28, 28))[..., None])
+    only_elastic = AugmentConfig(0, 0, 0, 0, 0, 0, 0, 0, 0, elastic_pixels=2.0)
+    tf.random.set_seed(4)
+    warped = np.asarray(augment_batch(images, only_elastic))[:, 4:-4, 4:-4, 0] * 27.0
+    displacement = warped - np.asarray(images)[:, 4:-4, 4:-4, 0] * 27.0
+    assert np.abs(displacement).max() <= 2.0 * 1.3  # bicubic interpolation overshoots its control points a little
+    assert np.abs(displacement).reshape(64, -1).max(1).min() > 0.2  # every image is distorted
+    # smooth: neighbouring pixels move almost together (a control point every 9 pixels)
+    assert np.abs(np.diff(displacement, axis=1)).max() < 0.8
+    assert np.abs(np.diff(displacement, axis=2)).max() < 0.8
+
+
+def test_elastic_distortion_keeps_the_ink_and_changes_every_digit(digits):
+    tf.random.set_seed(5)
+    warped = augment_batch(digits, AugmentConfig(0, 0, 0, 0, 0, 0, 0, 0, 0, elastic_pixels=2.0))
+    ratio = ink(warped) / ink(digits)  # local stretching and squeezing change a digit's area somewhat
+    assert (np.abs(ratio - 1.0) < 0.35).all() and abs(ratio.mean() - 1.0) < 0.05
+    changed = np.abs(np.asarray(warped - digits)).reshape(len(digits), -1).max(1)
+    assert (changed > 0.05).all()
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(elastic_pixels=-1.0), "elastic_pixels=-1.0 must be"),
+    (dict(elastic_pixels=20.0), "elastic_pixels=20.0 must be"),
+    (dict(elastic_grid=1), "elastic_grid=1 must be"),
+    (dict(elastic_grid=3.5), "elastic_grid=3.5 must be"),
+])
+def test_bad_elastic_settings_are_refused_naming_the_setting(change, message):
+    with pytest.raises(ValueError, match=message):
+        AugmentConfig(**change)
+    with pytest.raises(ValueError, match="bad training parameter: augmentation=.*" + message):
+        TrainConfig(augmentation={**AugmentConfig().as_dict(), **change})

@@ -24,3 +24,20 @@ def test_time_to_accuracy_draws_each_run_and_the_target_above_each_baseline_end(
     targets = sorted(round(float(line.get_ydata()[0]), 4) for line in axis.get_lines()
                      if line.get_linestyle() == ":" and len(line.get_ydata()) == 2)
     assert targets == [99.55, 99.70]  # each seed's baseline end + 0.30 points
+
+
+def test_paired_ends_marks_each_seeds_two_ends_and_the_target_above_the_baseline(tmp_path):
+    from digitglyph.evaluate import paired_differences
+
+    ends = pd.DataFrame(dict(seed=[7, 0, 1], glyph17=[0.9884, 0.9922, 0.9939], ours=[0.9969, 0.9968, 0.9965]))
+    verdict = paired_differences(100 * (ends.ours - ends.glyph17), target=0.30)
+    figure = plots.paired_ends(ends, verdict, save_as=tmp_path / "ends")
+    assert (tmp_path / "ends.png").stat().st_size > 10_000
+    axis = figure.axes[0]
+    baseline, ours, target = (np.asarray(collection.get_offsets()) for collection in axis.collections[1:4])
+    # sorted by seed (0, 1, 7), one point per seed and recipe, the target 0.30 points above each baseline end
+    assert [label.get_text() for label in axis.get_xticklabels()] == ["0", "1", "7"]
+    np.testing.assert_allclose(baseline[:, 1], [99.22, 99.39, 98.84])
+    np.testing.assert_allclose(ours[:, 1], [99.68, 99.65, 99.69])
+    np.testing.assert_allclose(target[:, 1], [99.52, 99.69, 99.14])
+    assert "2 of 3 single runs at least +0.30" in axis.get_title()

@@ -165,3 +165,13 @@ def test_a_finished_run_is_not_returned_for_other_parameters(tiny, tmp_path):
         train(dict(tiny, epochs=5), tmp_path / "run")
     # settings that do not change the result may differ
     assert train(dict(tiny, threads=1), tmp_path / "run")["epochs_trained"] == 3
+    # a run written before the elastic augmentation fields existed is the same run (they default to off) ...
+    stored = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for name in ("elastic_pixels", "elastic_grid"):
+        del stored["parameters"]["augmentation"][name]
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps(stored))
+    assert train(tiny, tmp_path / "run")["epochs_trained"] == 3
+    # ... and not the same as one that asks for the distortion
+    elastic = dict(tiny, augmentation={**TrainConfig().augmentation, "elastic_pixels": 2.0})
+    with pytest.raises(ValueError, match=r"different parameters \(augmentation\)"):
+        train(elastic, tmp_path / "run")
