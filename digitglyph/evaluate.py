@@ -74,7 +74,7 @@ def paired_differences(differences, target: float, confidence: float = 0.95) -> 
     a target difference: their mean, standard deviation, a Student-t confidence interval of the mean, and
     how many runs reached the target on their own.
 
-    One run's difference is a noisy draw (here the baseline's end alone moves by 0.2 points from one
+    One run's difference is a noisy draw (here the baseline's end alone moves by up to 0.6 points from one
     epoch to the next), so a target on the expected difference is judged by the interval, not by one run.
     """
     from scipy import stats
