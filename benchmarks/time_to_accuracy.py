@@ -69,8 +69,6 @@ def load_run(out: Path):
     """A finished benchmark run (its ``--out`` directory or a kept ``summary.json``): its seed and
     ``{recipe: (history, final accuracy)}``."""
     summary = json.loads((out if out.suffix == ".json" else out / "summary.json").read_text())
-    if "recipes" not in summary:  # written before summaries recorded their seed: read it from the run dir
-        summary = {"seed": json.loads((out / "glyph17" / "config.json").read_text())["seed"], "recipes": summary}
     return summary["seed"], {name: (entry["history"], entry["final"]) for name, entry in summary["recipes"].items()}
 
 

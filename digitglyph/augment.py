@@ -43,11 +43,6 @@ class AugmentConfig:
                 not 2 <= self.elastic_grid <= 28:
             raise ValueError(f"elastic_grid={self.elastic_grid!r} must be an integer from 2 to 28")
 
-    @classmethod
-    def with_defaults(cls, values: dict) -> dict:
-        """A stored augmentation dict completed with the defaults of fields added since it was written."""
-        return {**cls().as_dict(), **values}
-
     def as_dict(self):
         return asdict(self)
 

@@ -96,8 +96,8 @@ class TrainConfig:
             problems.append(f"initial_model={self.initial_model!r} does not exist")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             problems.append(f"time_budget_s={self.time_budget_s!r} must be positive")
-        try:
-            AugmentConfig(**self.augmentation)
+        try:  # stored complete, so a run records every augmentation setting it used
+            self.augmentation = AugmentConfig(**self.augmentation).as_dict()
         except (TypeError, ValueError) as error:
             problems.append(f"augmentation={self.augmentation!r} is not valid ({error})")
         if problems:
@@ -433,9 +433,9 @@ def _check_same_run(previous: dict, config: TrainConfig, run_dir: Path, what: st
     current = asdict(config)
     defaults = asdict(TrainConfig())  # a run written before a field existed used its default
     previous = {**defaults, **previous}
-    # likewise for augmentation fields added later (elastic_*: off by default, as before they existed)
-    previous["augmentation"] = AugmentConfig.with_defaults(previous["augmentation"])
-    current["augmentation"] = AugmentConfig.with_defaults(current["augmentation"])
+    for name, default in defaults.items():  # likewise inside dict fields (augmentation's elastic_* came later)
+        if isinstance(default, dict) and isinstance(previous[name], dict):
+            previous[name] = {**default, **previous[name]}
     differing = sorted(k for k in set(previous) | set(current)
                        if k not in NOT_IDENTITY and previous.get(k) != current.get(k))
     if differing:

@@ -172,6 +172,12 @@ def test_a_finished_run_is_not_returned_for_other_parameters(tiny, tmp_path):
     (tmp_path / "run" / "metrics.json").write_text(json.dumps(stored))
     assert train(tiny, tmp_path / "run")["epochs_trained"] == 3
     # ... and not the same as one that asks for the distortion
-    elastic = dict(tiny, augmentation={**TrainConfig().augmentation, "elastic_pixels": 2.0})
+    elastic = dict(tiny, augmentation={"elastic_pixels": 2.0})
     with pytest.raises(ValueError, match=r"different parameters \(augmentation\)"):
         train(elastic, tmp_path / "run")
+
+
+def test_a_partial_augmentation_dict_is_recorded_complete():
+    augmentation = TrainConfig(augmentation={"rotation_degrees": 8.0}).augmentation
+    assert augmentation["rotation_degrees"] == 8.0
+    assert augmentation == {**TrainConfig().augmentation, "rotation_degrees": 8.0}
