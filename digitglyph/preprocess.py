@@ -180,3 +180,9 @@ def canvas_to_mnist(image: np.ndarray) -> np.ndarray | None:
     scaled = scaled * (255.0 / scaled.max())
     field = centre(scaled)
     return np.clip(np.floor(field + 0.5), 0, 255).astype(np.uint8)
+
+
+def network_input(images: np.ndarray) -> np.ndarray:
+    """The one conversion of uint8 MNIST-style images ``(N, 28, 28)`` to what the network takes:
+    float32 ``(N, 28, 28, 1)`` in [0, 1] (JS: ``networkInput`` in ``web/src/preprocess.js``)."""
+    return (np.asarray(images, np.float32) / 255.0)[..., None]
