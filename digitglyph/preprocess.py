@@ -12,17 +12,29 @@ a canvas image of any size:
 
 1. **Ink.**  The input is a uint8 greyscale ``(H, W)`` / ``(H, W, 1)``, RGB
    ``(H, W, 3)`` or RGBA ``(H, W, 4)`` array (JS: ``ImageData``, always RGBA).
-   Every pixel gets an ink value in ``[0, 255]`` (float):
+   Every pixel gets an ink value in ``[0, 255]`` (float).  The *background*
+   decides how: it is read from the one-pixel frame of the image (its first and
+   last rows and columns; every pixel when the image has at most 2 rows or
+   columns), and a *median* below is element ``floor((n - 1) / 2)`` of the ``n``
+   values sorted ascending.  Greyscale and RGB images have alpha 255 everywhere.
 
-   * RGBA with any alpha below 255 (a transparent canvas, the default for HTML
-     and ipycanvas canvases): ``ink = alpha``.  Colour is ignored.
-   * otherwise the luminance ``L = 0.299 R + 0.587 G + 0.114 B`` (greyscale: the
-     value itself) is compared with the background level ``b``: the median of
-     the pixels on the one-pixel frame of the image (sorted ascending, element
-     ``floor((n - 1) / 2)``).  If ``b >= 128`` the ink is dark on light:
-     ``ink = max(0, b - L) * 255 / b``; otherwise light on dark:
-     ``ink = max(0, L - b) * 255 / (255 - b)`` (when ``b`` is 0: ``ink = L``).
-     So black-on-white, white-on-black, coloured ink and grey paper all work.
+   * **Transparent background** (the default for HTML and ipycanvas canvases):
+     the median alpha of the frame, ``a_b``, is below 128.  The ink is the
+     opacity above the background's: ``ink = max(0, alpha - a_b) * 255 / (255 - a_b)``
+     (``ink = alpha`` on a fully transparent canvas).  Colour is ignored.
+   * **Opaque background** (``a_b >= 128``): the luminance
+     ``L = 0.299 R + 0.587 G + 0.114 B`` (greyscale: the value itself) is
+     compared with the background level ``b``: the median luminance of the
+     frame pixels whose alpha is at least 128.  If ``b >= 128`` the ink is dark
+     on light: ``c = max(0, b - L) * 255 / b``; otherwise light on dark:
+     ``c = max(0, L - b) * 255 / (255 - b)`` (when ``b`` is 0: ``c = L``).  A
+     pixel's ink is that contrast times its opacity: ``ink = c * (alpha / 255)``,
+     so a (partly) transparent pixel counts as (partly) background.
+
+   So black-on-white, white-on-black, coloured ink and grey paper all work, and a
+   few pixels that are not fully opaque (one transparent pixel, the rounded
+   transparent corners of a screenshot, an alpha of 254 somewhere) cannot turn an
+   opaque canvas into a filled square: the frame, not any single pixel, decides.
 
 2. **Empty canvas.**  The canvas is *empty* (result ``None``) when no pixel has
    ink of at least ``STRONG_INK`` (64), or when the bounding box of the pixels
@@ -72,6 +84,7 @@ INK_THRESHOLD = 8
 STRONG_INK = 64
 SPECK_FRACTION = 0.04
 MIN_SPECK = 3
+OPAQUE = 128  # a frame (or a pixel of it) with alpha from here up counts as an opaque background
 
 
 class CanvasError(ValueError):
@@ -102,20 +115,33 @@ def _frame(values: np.ndarray) -> np.ndarray:
 def ink(image: np.ndarray) -> np.ndarray:
     """Step 1: the float64 ink map ``(H, W)`` in [0, 255]."""
     image = _validate(image)
-    if image.ndim == 3 and image.shape[2] == 4 and image[:, :, 3].min() < 255:
-        return image[:, :, 3].astype(np.float64)
+    if image.ndim == 3 and image.shape[2] == 4:
+        alpha = image[:, :, 3].astype(np.float64)
+    else:
+        alpha = np.full(image.shape[:2], 255.0)
+    frame_alpha = _frame(alpha)
+    background_alpha = _median(frame_alpha)
+    if background_alpha < OPAQUE:
+        return np.maximum(0.0, alpha - background_alpha) * 255.0 / (255.0 - background_alpha)
     if image.ndim == 3:
         rgb = image[:, :, :3].astype(np.float64)
         luminance = 0.299 * rgb[:, :, 0] + 0.587 * rgb[:, :, 1] + 0.114 * rgb[:, :, 2]
     else:
         luminance = image.astype(np.float64)
-    frame = np.sort(_frame(luminance))
-    background = frame[(len(frame) - 1) // 2]
+    background = _median(_frame(luminance)[frame_alpha >= OPAQUE])
     if background >= 128:
-        return np.maximum(0.0, background - luminance) * 255.0 / background
-    if background == 0:
-        return luminance
-    return np.maximum(0.0, luminance - background) * 255.0 / (255.0 - background)
+        contrast = np.maximum(0.0, background - luminance) * 255.0 / background
+    elif background == 0:
+        contrast = luminance
+    else:
+        contrast = np.maximum(0.0, luminance - background) * 255.0 / (255.0 - background)
+    return contrast * (alpha / 255.0)
+
+
+def _median(values: np.ndarray) -> float:
+    """The spec's median: element ``floor((n - 1) / 2)`` of the values sorted ascending."""
+    ordered = np.sort(values)
+    return float(ordered[(len(ordered) - 1) // 2])
 
 
 def ink_box(ink_map: np.ndarray):
@@ -143,8 +169,12 @@ def area_weights(n_in: int, n_out: int) -> np.ndarray:
 
 
 def scaled_size(height: int, width: int) -> tuple[int, int]:
+    """Step 4's output size ``(h, w)``: the longer side ``BOX``, the aspect ratio kept."""
     longer = max(height, width)
-    short = lambda side: max(1, int(np.floor(side * BOX / longer + 0.5)))  # noqa: E731
+
+    def short(side: int) -> int:
+        return max(1, int(np.floor(side * BOX / longer + 0.5)))
+
     return (BOX, short(width)) if height >= width else (short(height), BOX)
 
 

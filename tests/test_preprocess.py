@@ -106,3 +106,65 @@ def test_near_empty_canvases_are_none():
 def test_bad_input_gets_a_clear_error(bad, message):
     with pytest.raises(CanvasError, match=message):
         canvas_to_mnist(bad)
+
+
+# ---- issue 17: a few pixels that are not fully opaque must not decide the ink ----
+
+def _white_canvas_with_a_bar():
+    canvas = np.full((280, 280, 4), 255, np.uint8)
+    canvas[40:240, 130:150, :3] = 0
+    return canvas
+
+
+def _clean_digit(mnist, ink=(0, 0, 0), paper=(255, 255, 255)):
+    """A drawn digit composited on opaque paper, and the transparent canvas it came from."""
+    transparent = _digit_canvas(mnist, index=3)
+    coverage = transparent[..., 3:].astype(float) / 255
+    opaque = np.empty_like(transparent)
+    opaque[..., :3] = np.floor(np.array(paper) * (1 - coverage) + np.array(ink) * coverage + 0.5)
+    opaque[..., 3] = 255
+    return opaque, transparent
+
+
+def test_one_transparent_pixel_does_not_fill_an_opaque_canvas():
+    reference = canvas_to_mnist(_white_canvas_with_a_bar())
+    canvas = _white_canvas_with_a_bar()
+    canvas[0, 0, 3] = 0
+    output = canvas_to_mnist(canvas)
+    assert np.array_equal(output, reference)
+    assert (output > 0).sum() < 100, "a bar, not a filled square"
+
+
+def test_alpha_254_on_ink_or_paper_changes_nothing(mnist):
+    canvas = _white_canvas_with_a_bar()
+    canvas[40:240, 130:150, 3] = 254
+    assert np.array_equal(canvas_to_mnist(canvas), canvas_to_mnist(_white_canvas_with_a_bar()))
+    opaque, _ = _clean_digit(mnist)
+    patched = opaque.copy()
+    patched[200:260, 10:90, 3] = 254
+    patched[0, :, 3] = 254
+    assert np.abs(canvas_to_mnist(patched).astype(int) - canvas_to_mnist(opaque)).max() <= 1
+
+
+@pytest.mark.parametrize("ink, paper", [((0, 0, 0), (255, 255, 255)), ((240, 240, 240), (30, 30, 30))])
+def test_a_screenshot_with_rounded_transparent_corners_reads_as_its_digit(mnist, ink, paper):
+    opaque, transparent = _clean_digit(mnist, ink, paper)
+    screenshot = opaque.copy()
+    y, x = np.mgrid[:280, :280] + 0.5
+    outside = (np.maximum(0, np.maximum(24 - x, x - 256)) ** 2 + np.maximum(0, np.maximum(24 - y, y - 256)) ** 2
+               > 24 ** 2)
+    screenshot[outside] = 0  # transparent black
+    reference = canvas_to_mnist(transparent).astype(int)
+    assert np.abs(canvas_to_mnist(screenshot).astype(int) - reference).max() <= 1
+    assert np.array_equal(canvas_to_mnist(screenshot), canvas_to_mnist(opaque))
+
+
+@pytest.mark.parametrize("paper_alpha", [64, 128, 200])
+def test_semi_transparent_paper_is_background(mnist, paper_alpha):
+    opaque, transparent = _clean_digit(mnist)
+    semi = opaque.copy()
+    semi[..., 3] = np.maximum(paper_alpha, transparent[..., 3])
+    output, reference = canvas_to_mnist(semi), canvas_to_mnist(transparent)
+    assert output is not None and (output > 0).sum() < 1.5 * (reference > 0).sum()
+    assert np.corrcoef(output.ravel(), reference.ravel())[0, 1] > 0.95
+

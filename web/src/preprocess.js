@@ -12,8 +12,9 @@ export const INK_THRESHOLD = 8;
 export const STRONG_INK = 64;
 export const SPECK_FRACTION = 0.04;
 export const MIN_SPECK = 3;
+export const OPAQUE = 128; // a frame (or a pixel of it) with alpha from here up counts as an opaque background
 
-// Step 1: ink map (Float64Array, row-major) in [0, 255].
+// Step 1: ink map (Float64Array, row-major) in [0, 255]; the background (the frame) decides how.
 export function inkMap(imageData) {
   const { width, height, data } = imageData;
   if (!(width >= 1 && height >= 1) || data.length !== width * height * 4) {
@@ -21,32 +22,44 @@ export function inkMap(imageData) {
   }
   const n = width * height;
   const ink = new Float64Array(n);
-  let transparent = false;
-  for (let i = 0; i < n; i++) if (data[4 * i + 3] < 255) { transparent = true; break; }
-  if (transparent) {
-    for (let i = 0; i < n; i++) ink[i] = data[4 * i + 3];
+  const frame = frameIndices(width, height);
+  const backgroundAlpha = median(frame.map((i) => data[4 * i + 3]));
+  if (backgroundAlpha < OPAQUE) {
+    for (let i = 0; i < n; i++) ink[i] = Math.max(0, data[4 * i + 3] - backgroundAlpha) * 255 / (255 - backgroundAlpha);
     return ink;
   }
   const luminance = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     luminance[i] = 0.299 * data[4 * i] + 0.587 * data[4 * i + 1] + 0.114 * data[4 * i + 2];
   }
-  const frame = [];
-  if (height <= 2 || width <= 2) {
-    for (let i = 0; i < n; i++) frame.push(luminance[i]);
-  } else {
-    for (let x = 0; x < width; x++) frame.push(luminance[x], luminance[(height - 1) * width + x]);
-    for (let y = 1; y < height - 1; y++) frame.push(luminance[y * width], luminance[y * width + width - 1]);
-  }
-  frame.sort((a, b) => a - b);
-  const background = frame[Math.floor((frame.length - 1) / 2)];
+  const background = median(frame.filter((i) => data[4 * i + 3] >= OPAQUE).map((i) => luminance[i]));
   for (let i = 0; i < n; i++) {
     const L = luminance[i];
-    if (background >= 128) ink[i] = Math.max(0, background - L) * 255 / background;
-    else if (background === 0) ink[i] = L;
-    else ink[i] = Math.max(0, L - background) * 255 / (255 - background);
+    let contrast;
+    if (background >= 128) contrast = Math.max(0, background - L) * 255 / background;
+    else if (background === 0) contrast = L;
+    else contrast = Math.max(0, L - background) * 255 / (255 - background);
+    ink[i] = contrast * (data[4 * i + 3] / 255);
   }
   return ink;
+}
+
+// The pixel indices of the one-pixel frame (every pixel when the image has at most 2 rows or columns).
+function frameIndices(width, height) {
+  const indices = [];
+  if (height <= 2 || width <= 2) {
+    for (let i = 0; i < width * height; i++) indices.push(i);
+    return indices;
+  }
+  for (let x = 0; x < width; x++) indices.push(x, (height - 1) * width + x);
+  for (let y = 1; y < height - 1; y++) indices.push(y * width, y * width + width - 1);
+  return indices;
+}
+
+// The spec's median: element floor((n - 1) / 2) of the values sorted ascending.
+function median(values) {
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 // Step 2: [y0, y1, x0, x1] inclusive, or null for an empty or speck-only canvas.
@@ -147,4 +160,10 @@ export function inkToMnist(ink, width, height) {
 // The whole spec: ImageData (or {width, height, data} RGBA) -> Uint8ClampedArray(784) or null.
 export function canvasToMnist(imageData) {
   return inkToMnist(inkMap(imageData), imageData.width, imageData.height);
+}
+
+// The one conversion of MNIST-style images (N*784 values, 0 background .. 255 ink) to what the
+// network takes: float32 in [0, 1] (Python: network_input in digitglyph/preprocess.py).
+export function networkInput(images) {
+  return Float32Array.from(images, (value) => value / 255);
 }
