@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,14 +25,13 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from digitglyph.browser import CHROMIUM, CHROMIUM_ARGS, AppPage, VoilaServer
+from digitglyph.recognizer import Recognizer
+from digitglyph.strokes import drawn_digits, render_strokes
 
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from test_app_browser import AppPage, VoilaServer, expected_prediction  # noqa: E402
 
-from digitglyph.recognizer import Recognizer  # noqa: E402
-from digitglyph.strokes import drawn_digits  # noqa: E402
+def expected_prediction(recognizer, strokes, brush_width=20):
+    return recognizer.predict_canvas(render_strokes(strokes, 280, 280, brush_width))
 
 LATENCY_PROBE = """() => {
     window.digitglyphLatencies = [];

@@ -39,17 +39,10 @@ executed (Voila itself refuses execute requests from the page).
 
 from __future__ import annotations
 
-import argparse
 import html
 import io
 import math
-import os
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 
@@ -61,9 +54,6 @@ CANVAS_CSS_SIZE = "336px"  # on screen; the pointer positions are scaled back to
 DEFAULT_BRUSH = CANVAS_SIZE // 14  # preprocess.py: about 1/14 of the canvas matches MNIST
 BRUSH_RANGE = (CANVAS_SIZE // 28, CANVAS_SIZE // 8)
 MODEL_INPUT_ZOOM = 5
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "app.ipynb"
-TEMPLATES = ROOT / "share" / "jupyter"  # voila/templates/digitglyph: Voila's lab template minus its CDN links
 MAX_STROKES = 200
 MAX_POINTS_PER_STROKE = 5000
 STYLE = """<style>
@@ -385,58 +375,7 @@ def main(model_path=None, corrections_path=None):
     return app
 
 
-# -- serving ---------------------------------------------------------------------------------
+if __name__ == "__main__":  # ``python -m digitglyph.app`` still serves the app: digitglyph.serve launches it
+    from .serve import main as serve_main
 
-
-def voila_command(port: int = 8866, host: str = "127.0.0.1") -> list[str]:
-    """The Voila command line that serves the app (``make app``, the browser tests, the benchmark)."""
-    return [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--Voila.ip={host}", f"--port={port}",
-            "--template=digitglyph", "--theme=light",
-            "--VoilaConfiguration.file_denylist=.*",  # serve no files from the notebook's directory
-            # one kernel runs the notebook ahead of the next visitor: the page is ready in seconds, not ~20 s
-            "--preheat_kernel=True",
-            # a closed page leaves its kernel (~0.9 GB RSS) behind: shut it down after 5 idle, unconnected minutes
-            "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=300"]
-
-
-def voila_environment(extra: dict | None = None) -> dict:
-    """The environment for Voila: the digitglyph template on JUPYTER_PATH, plus ``extra``."""
-    environment = {**os.environ, **(extra or {})}
-    paths = [str(TEMPLATES)] + [p for p in environment.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-    environment["JUPYTER_PATH"] = os.pathsep.join(paths)
-    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return environment
-
-
-def start_voila(port: int, host: str = "127.0.0.1", extra_environment: dict | None = None,
-                log=subprocess.DEVNULL) -> subprocess.Popen:
-    """Start Voila in the background (its own process group) and wait until it answers HTTP."""
-    process = subprocess.Popen(voila_command(port, host), env=voila_environment(extra_environment), cwd=ROOT,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"voila exited with status {process.returncode} before serving")
-        try:
-            with urllib.request.urlopen(f"http://{host}:{port}/voila/static/voila.js", timeout=5):
-                return process
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"voila did not answer on {host}:{port} within 120 s")
-
-
-def serve(argv=None) -> None:
-    """``python -m digitglyph.app [--host H] [--port P]``: serve the app with Voila (what ``make app`` runs)."""
-    parser = argparse.ArgumentParser(prog="python -m digitglyph.app", description="Serve the DigitGlyph drawing app.")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1: this machine only; see README to expose it)")
-    parser.add_argument("--port", type=int, default=8866)
-    args = parser.parse_args(argv)
-    print(f"DigitGlyph drawing app: http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
-    os.chdir(ROOT)
-    os.execve(sys.executable, voila_command(args.port, args.host), voila_environment())  # Voila takes over
-
-
-if __name__ == "__main__":
-    raise SystemExit(serve())
+    raise SystemExit(serve_main())

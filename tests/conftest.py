@@ -11,9 +11,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 MNIST_DIR = Path(os.environ.get("DIGITGLYPH_DATA") or ROOT.parent / "shared" / "mnist")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="session")
@@ -40,14 +37,12 @@ def recognizer():
 @pytest.fixture(scope="session")
 def browser():
     """A real Debian Chromium driven by Playwright (no downloaded browsers here)."""
+    from digitglyph.browser import CHROMIUM, chromium
+
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def pytest_collection_modifyitems(config, items):

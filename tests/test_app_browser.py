@@ -1,197 +1,21 @@
 """The Voila drawing app in a real Chromium: drawing with real pointer events, recognition, undo,
 clear, corrections across a server restart, separate sessions, and a page that stays on 127.0.0.1.
 
-One Voila server (``digitglyph.app.voila_command``, what ``make app`` serves) runs for the module,
-with its own corrections file.  ``AppPage`` and ``VoilaServer`` are also used by
-``benchmarks/app_load.py``.
+One Voila server (``digitglyph.browser.VoilaServer``: what ``make app`` serves) runs for the module,
+with its own corrections file.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import re
-import signal
-import socket
-import subprocess
-import time
-from pathlib import Path
-from urllib.parse import urlparse
-
 import numpy as np
 import pytest
 
-from digitglyph.app import start_voila
+from digitglyph.browser import AppPage, VoilaServer
 from digitglyph.corrections import CorrectionStore
 from digitglyph.strokes import drawn_digits, render_strokes
 
 pytestmark = pytest.mark.browser
 CANVAS_SIZE = 280
-PAGE_TIMEOUT_MS = 240_000  # a kernel imports TensorFlow; on 2 busy cores that takes a while
-RECOGNITION_TIMEOUT_MS = 30_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class VoilaServer:
-    """``make app``'s Voila on a free port with its own corrections file; restartable."""
-
-    def __init__(self, directory: Path, port: int | None = None):
-        self.port = port or free_port()
-        self.corrections = directory / "corrections.sqlite"
-        self.log_path = directory / "voila.log"
-        self.process = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self) -> "VoilaServer":
-        with open(self.log_path, "ab") as log:
-            self.process = start_voila(self.port, extra_environment={"DIGITGLYPH_CORRECTIONS": str(self.corrections)},
-                                       log=log)
-        return self
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)  # Voila shuts its kernels down on SIGTERM
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
-class AppPage:
-    """One browser session of the app, recording every request, failure and console error."""
-
-    def __init__(self, browser, url: str, wait: bool = True, **context_options):
-        """Open the app; with ``wait=False`` return once the page starts arriving (then call ``wait_until_ready``)."""
-        self.context = browser.new_context(**context_options)
-        self.page = page = self.context.new_page()
-        self.external_requests, self.failed_requests, self.errors = [], [], []
-        page.on("request", lambda request: urlparse(request.url).hostname not in ("127.0.0.1", None)
-                and urlparse(request.url).scheme in ("http", "https", "ws", "wss")
-                and self.external_requests.append(request.url))
-        page.on("requestfailed", lambda request: self.failed_requests.append(f"{request.url}: {request.failure}"))
-        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.started = time.perf_counter()
-        page.goto(url, timeout=PAGE_TIMEOUT_MS, wait_until="load" if wait else "commit")
-        if wait:
-            self.wait_until_ready()
-
-    def wait_until_ready(self) -> float:
-        """Wait for the first recognition ("? draw a digit #1"); returns seconds since the URL was opened."""
-        self.wait_for_recognition(1, timeout_ms=PAGE_TIMEOUT_MS)
-        self.load_seconds = time.perf_counter() - self.started
-        return self.load_seconds
-
-    # -- reading the page ---------------------------------------------------------------------
-
-    def text(self, css_class: str = "digitglyph-prediction") -> str:
-        return self.page.locator(f".{css_class}").inner_text().strip()
-
-    def recognitions(self) -> int:
-        return int(re.search(r"#(\d+)", self.text()).group(1))
-
-    def wait_for_recognition(self, number: int, timeout_ms: int = RECOGNITION_TIMEOUT_MS) -> None:
-        self.page.wait_for_function(
-            """number => {
-                 const view = document.querySelector('.digitglyph-prediction');
-                 const match = view && view.innerText.match(/#(\\d+)/);
-                 return match && Number(match[1]) >= number;
-               }""", arg=number, timeout=timeout_ms)
-
-    def kernel_id(self) -> str:
-        return self.page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
-
-    def probabilities(self) -> list[float]:
-        return self.page.eval_on_selector_all(
-            ".digitglyph-bar", "bars => bars.map(bar => Number(bar.dataset.probability))")
-
-    def canvas_rect(self) -> dict:
-        return self.page.eval_on_selector(".digitglyph-canvas", """canvas => {
-            const rect = canvas.getBoundingClientRect();
-            return {left: rect.left, top: rect.top, width: rect.width, height: rect.height,
-                    canvas_width: canvas.width, canvas_height: canvas.height};
-        }""")
-
-    def canvas_alpha(self) -> np.ndarray:
-        """The alpha channel of the canvas element as the page shows it."""
-        values = self.page.eval_on_selector(".digitglyph-canvas", """canvas => {
-            const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-            const alpha = new Array(data.length / 4);
-            for (let i = 0; i < alpha.length; i++) alpha[i] = data[4 * i + 3];
-            return [canvas.height, canvas.width, alpha];
-        }""")
-        return np.array(values[2], np.uint8).reshape(values[0], values[1])
-
-    # -- acting on the page -------------------------------------------------------------------
-
-    def pointer_positions(self, stroke, rect, whole_pixels: bool = True) -> tuple[list, list]:
-        """Viewport positions for a stroke in canvas pixels, and the canvas positions the kernel
-        will receive: ipycanvas scales ``clientX`` by canvas size / CSS size.  Chrome gives mouse
-        events whole CSS pixels (rounded down) and touch events single-precision fractional ones."""
-        scale_x, scale_y = rect["width"] / rect["canvas_width"], rect["height"] / rect["canvas_height"]
-        client = [(rect["left"] + x * scale_x, rect["top"] + y * scale_y) for x, y in stroke]
-        pixel = math.floor if whole_pixels else (lambda value: float(np.float32(value)))
-        received = [(min(max(rect["canvas_width"] * (pixel(cx) - rect["left"]) / rect["width"], 0.0),
-                         rect["canvas_width"]),
-                     min(max(rect["canvas_height"] * (pixel(cy) - rect["top"]) / rect["height"], 0.0),
-                         rect["canvas_height"]))
-                    for cx, cy in client]
-        return client, received
-
-    def draw_with_mouse(self, strokes, wait: bool = True) -> list:
-        """Draw strokes (canvas pixels) with real mouse events, waiting for each recognition unless
-        told not to.  Returns the strokes as the kernel receives them."""
-        rect, mouse, received = self.canvas_rect(), self.page.mouse, []
-        for stroke in strokes:
-            client, points = self.pointer_positions(stroke, rect)
-            count = self.recognitions() if wait else None
-            mouse.move(*client[0])
-            mouse.down()
-            for x, y in client[1:]:
-                mouse.move(x, y)
-            mouse.up()
-            if wait:
-                self.wait_for_recognition(count + 1)
-            received.append(points)
-        return received
-
-    def draw_with_touch(self, stroke) -> list:
-        """One stroke with real touch input (Chrome DevTools touch events); needs has_touch=True."""
-        rect = self.canvas_rect()
-        client, received = self.pointer_positions(stroke, rect, whole_pixels=False)
-        session = self.context.new_cdp_session(self.page)
-        count = self.recognitions()
-        for index, (x, y) in enumerate(client):
-            kind = "touchStart" if index == 0 else "touchMove"
-            session.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
-        session.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-        self.wait_for_recognition(count + 1)
-        session.detach()
-        return received
-
-    def click(self, css_class: str, recognises: bool = True) -> None:
-        count = self.recognitions()
-        self.page.click(f".{css_class}")
-        if recognises:
-            self.wait_for_recognition(count + 1)
-
-    def assert_clean(self) -> None:
-        assert self.external_requests == [], "requests left 127.0.0.1"
-        assert self.failed_requests == []
-        assert self.errors == []
-
-    def close(self) -> None:
-        self.context.close()
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -324,8 +148,7 @@ def test_ink_lands_under_the_pointer_at_device_pixel_ratio_2_with_mouse_and_touc
         expected = render_strokes(strokes, CANVAS_SIZE, CANVAS_SIZE, 20)[:, :, 3] > 127
         overlap = (shown & expected).sum() / (shown | expected).sum()
         assert overlap > 0.9, overlap
-        centre = lambda mask: np.argwhere(mask).mean(axis=0)  # noqa: E731
-        assert np.abs(centre(shown) - centre(expected)).max() < 0.75
+        assert np.abs(np.argwhere(shown).mean(axis=0) - np.argwhere(expected).mean(axis=0)).max() < 0.75
         assert_page_shows(page, expected_prediction(recognizer, strokes))
         page.assert_clean()
     finally:
