@@ -22,7 +22,9 @@ whether a ``.keras`` file has a current light export.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import io
 import os
 import threading
 from pathlib import Path
@@ -169,8 +171,9 @@ def export_light(model_path: str | os.PathLike, out: str | os.PathLike | None = 
     model_path = Path(model_path)
     out = light_path(model_path) if out is None else Path(out)
     reference = KerasModel(keras.models.load_model(model_path, compile=False), model_path)
-    converted = flatbuffer_utils.read_model_from_bytearray(
-        tf.lite.TFLiteConverter.from_keras_model(reference.model).convert())
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every captured variable
+        flatbuffer = tf.lite.TFLiteConverter.from_keras_model(reference.model).convert()
+    converted = flatbuffer_utils.read_model_from_bytearray(flatbuffer)
     converted.buffers.append(schema.BufferT())
     converted.buffers[-1].data = np.frombuffer(sha256_of(model_path).encode(), np.uint8)
     converted.metadata = [*(converted.metadata or []), schema.MetadataT()]
