@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import math
 import os
 import re
@@ -31,11 +32,22 @@ from urllib.parse import urlparse
 import numpy as np
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PAGE_TIMEOUT_MS = 240_000  # a fresh kernel starting on 2 busy cores can take a while
 RECOGNITION_TIMEOUT_MS = 30_000
 LOCAL_HOSTS = ("127.0.0.1", None)  # None: data: and blob: URLs
+CSP_RECORDER = """window.digitglyphCspViolations = [];
+document.addEventListener('securitypolicyviolation',
+    event => window.digitglyphCspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));"""
 
 
 # -- the browser ------------------------------------------------------------------------------
@@ -67,7 +79,7 @@ def chromium(**options):
 def points_along(box: dict, stroke, per_segment: int = 12) -> list[tuple[float, float]]:
     """Client (CSS pixel) points along a stroke given as fractions of ``box`` (Playwright's bounding_box)."""
     fractions = []
-    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
         for t in np.linspace(0, 1, per_segment, endpoint=False):
             fractions.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
     fractions.append(tuple(stroke[-1]))
@@ -104,12 +116,15 @@ def touch_stroke(page, points, session=None) -> None:
 
 def canvas_rgba(page, selector: str) -> np.ndarray:
     """The pixels of the canvas element ``selector`` as an ``(H, W, 4)`` uint8 array."""
-    width, height, data = page.eval_on_selector(selector, """canvas => {
+    width, height, data = page.eval_on_selector(
+        selector,
+        """canvas => {
         const bytes = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
         let text = '';
         for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
         return [canvas.width, canvas.height, btoa(text)];
-    }""")
+    }""",
+    )
     return np.frombuffer(base64.b64decode(data), dtype=np.uint8).reshape(height, width, 4)
 
 
@@ -140,11 +155,13 @@ class VoilaServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def start(self) -> "VoilaServer":
+    def start(self) -> VoilaServer:
         from .serve import start
 
-        environment = {"DIGITGLYPH_CORRECTIONS": str(self.corrections),
-                       **self.serve_options.pop("extra_environment", {})}
+        environment = {
+            "DIGITGLYPH_CORRECTIONS": str(self.corrections),
+            **self.serve_options.pop("extra_environment", {}),
+        }
         with open(self.log_path, "ab") as log:
             self.process = start(self.port, extra_environment=environment, log=log, **self.serve_options)
         return self
@@ -162,7 +179,7 @@ class VoilaServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def __enter__(self) -> "VoilaServer":
+    def __enter__(self) -> VoilaServer:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -178,11 +195,13 @@ class AppPage:
         self.page = page = self.context.new_page()
         self.external_requests, self.failed_requests, self.errors = [], [], []
         self.load_seconds = None
+        page.add_init_script(CSP_RECORDER)
         page.on("request", self._record_request)
         page.on("requestfailed", lambda request: self.failed_requests.append(f"{request.url}: {request.failure}"))
         page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.started = time.perf_counter()
+        # the page's HTTP response (``.status``)
         self.response = page.goto(url, timeout=PAGE_TIMEOUT_MS, wait_until="load" if wait else "commit")
         if wait:
             self.wait_until_ready()
@@ -212,21 +231,32 @@ class AppPage:
                  const view = document.querySelector('.digitglyph-prediction');
                  const match = view && view.innerText.match(/#(\\d+)/);
                  return match && Number(match[1]) >= number;
-               }""", arg=number, timeout=timeout_ms)
+               }""",
+            arg=number,
+            timeout=timeout_ms,
+        )
+
+    def csp_violations(self) -> list[str]:
+        """Every Content-Security-Policy violation on the page since it opened ("directive blocked-URI")."""
+        return self.page.evaluate("window.digitglyphCspViolations")
 
     def kernel_id(self) -> str:
         return self.page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
 
     def probabilities(self) -> list[float]:
         return self.page.eval_on_selector_all(
-            ".digitglyph-bar", "bars => bars.map(bar => Number(bar.dataset.probability))")
+            ".digitglyph-bar", "bars => bars.map(bar => Number(bar.dataset.probability))"
+        )
 
     def canvas_rect(self) -> dict:
-        return self.page.eval_on_selector(".digitglyph-canvas", """canvas => {
+        return self.page.eval_on_selector(
+            ".digitglyph-canvas",
+            """canvas => {
             const rect = canvas.getBoundingClientRect();
             return {left: rect.left, top: rect.top, width: rect.width, height: rect.height,
                     canvas_width: canvas.width, canvas_height: canvas.height};
-        }""")
+        }""",
+        )
 
     def canvas_alpha(self) -> np.ndarray:
         """The alpha channel of the canvas element as the page shows it."""
@@ -245,11 +275,15 @@ class AppPage:
         def pixel(value):
             return math.floor(value) if whole_pixels else float(np.float32(value))
 
-        received = [(min(max(rect["canvas_width"] * (pixel(cx) - rect["left"]) / rect["width"], 0.0),
-                         rect["canvas_width"]),
-                     min(max(rect["canvas_height"] * (pixel(cy) - rect["top"]) / rect["height"], 0.0),
-                         rect["canvas_height"]))
-                    for cx, cy in client]
+        received = [
+            (
+                min(max(rect["canvas_width"] * (pixel(cx) - rect["left"]) / rect["width"], 0.0), rect["canvas_width"]),
+                min(
+                    max(rect["canvas_height"] * (pixel(cy) - rect["top"]) / rect["height"], 0.0), rect["canvas_height"]
+                ),
+            )
+            for cx, cy in client
+        ]
         return client, received
 
     def draw_with_mouse(self, strokes, wait: bool = True, pause_s: float = 0.0) -> list:
@@ -284,6 +318,7 @@ class AppPage:
         assert self.external_requests == [], f"requests left 127.0.0.1: {self.external_requests}"
         assert self.failed_requests == [], self.failed_requests
         assert self.errors == [], self.errors
+        assert self.csp_violations() == [], self.csp_violations()
 
     def close(self) -> None:
         self.context.close()

@@ -1,72 +1,434 @@
 """Serving the drawing app with Voila: the one place that configures and launches it.
 
 ``make app``, the browser tests and ``benchmarks/app_load.py`` all run ``python -m digitglyph.serve``
-(built by :func:`voila_command`, started in the background by :func:`start`).
+(:func:`command`; :func:`start` runs it in the background and waits until it answers).  It runs
+Voila 0.5 in this process, hardened for a shared machine:
+
+* **Host allow-list** (DNS rebinding): a request (HTTP or websocket) whose ``Host`` header does not
+  name this server gets 403 before any handler runs.  Allowed: 127.0.0.1, localhost and ::1, the
+  address the server is bound to (unless it is a wildcard such as 0.0.0.0), and each ``--allow-host``.
+* **A cap on sessions**: each page owns one kernel; at most ``--max-sessions`` pages hold one at a time.
+  The next visitor gets HTTP 503 with "The app is full, try again shortly" (and ``Retry-After``).
+  The accounting is exact, even for visitors arriving at the same moment (:class:`BoundedKernelManager`).
+* **A pool** of ``--pool`` kernels that have already run the notebook (Voila's preheated kernels), so a
+  visitor gets a ready page at once; the pool comes on top of the cap, so at most
+  ``max_sessions + pool`` kernels run.  Taken kernels are replaced one second later.
+* **Culling**: a page that is closed shuts its kernel down at once (Voila's page does that on
+  ``beforeunload``); a kernel whose page vanished without saying so (crash, lost network, a bare HTTP
+  request) is shut down after ``--cull-after`` seconds with no connection and no activity.  Kernels with
+  an open page are never culled, however long their person thinks.
+* **No overrides**: ``?template=`` and ``?theme=`` change nothing (Voila's overrides are off), so the
+  page is always the ``digitglyph`` template, which loads nothing from outside the server.
+* **Headers on every response**: a Content-Security-Policy allowing only what the page loads
+  (:data:`CONTENT_SECURITY_POLICY`), ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy``.
+* Nothing from the notebook's directory is served, and tracebacks are not shown on the page.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextvars
+import ipaddress
 import os
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
 import urllib.request
-from pathlib import Path
+import uuid
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "app.ipynb"
-TEMPLATES = ROOT / "share" / "jupyter"  # voila/templates/digitglyph: Voila's lab template minus its CDN links
+import tornado.web
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from traitlets import Integer, List, Unicode
+from traitlets.config import Config
+from voila.app import Voila
+from voila.tornado.handler import TornadoVoilaHandler
+
+from .paths import NOTEBOOKS, ROOT
+
+NOTEBOOK = NOTEBOOKS / "app.ipynb"
+TEMPLATES = ROOT / "share" / "jupyter"  # voila/templates/digitglyph: no CDN, no inline script
 START_TIMEOUT_S = 120
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+WILDCARD_ADDRESSES = ("", "0.0.0.0", "::")
+# Sized for this 2-core, 24 GiB machine with kernels of ~150-200 MB (TensorFlow-free inference):
+# (40 + 8) kernels stay under 10 GB; see the README's "Running it for a group" to size it for yours.
+DEFAULT_MAX_SESSIONS = 40
+DEFAULT_POOL = 8
+DEFAULT_CULL_AFTER_S = 60
+CULL_INTERVAL_S = 10
+RETRY_AFTER_S = 30
 
-def voila_command(port: int = 8866, host: str = "127.0.0.1") -> list[str]:
-    """The Voila command line that serves the app."""
-    return [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--Voila.ip={host}", f"--port={port}",
-            "--template=digitglyph", "--theme=light",
-            "--VoilaConfiguration.file_denylist=.*",  # serve no files from the notebook's directory
-            "--preheat_kernel=True",
-            "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=300"]
+# What the page really loads: its own scripts, styles and fonts, widget styles set inline by the
+# widget libraries, data:/blob: images (the model input, icons), and its websockets.  The one inline
+# script Voila still writes is the keep-alive heartbeat it sends while a slow notebook runs.
+HEARTBEAT_SHA256 = "sha256-m16tKAZfrqdfaIlK4k9Uc4bmwJm0z0f+0b2ahSGv/Ko="  # of "window.voila_heartbeat()"
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        f"script-src 'self' '{HEARTBEAT_SHA256}'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'self'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+FULL_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>DigitGlyph is full</title></head>
+<body style="font-family: sans-serif; margin: 4em auto; max-width: 32em">
+<h1>The app is full, try again shortly</h1>
+<p>All {max_sessions} places are taken. A place frees up as soon as someone closes their page;
+reload this page in a little while.</p>
+</body></html>
+"""
 
 
-def voila_environment(extra: dict | None = None) -> dict:
-    """The environment for Voila: the digitglyph template on JUPYTER_PATH, plus ``extra``."""
-    environment = {**os.environ, **(extra or {})}
-    paths = [str(TEMPLATES)] + [p for p in environment.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-    environment["JUPYTER_PATH"] = os.pathsep.join(paths)
-    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return environment
+# -- the command line -------------------------------------------------------------------------
 
 
-def start(port: int, host: str = "127.0.0.1", extra_environment: dict | None = None,
-          log=subprocess.DEVNULL) -> subprocess.Popen:
-    """Start the server in the background (its own process group) and wait until it answers HTTP."""
-    process = subprocess.Popen(voila_command(port, host), env=voila_environment(extra_environment), cwd=ROOT,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def parse_arguments(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m digitglyph.serve", description="Serve the DigitGlyph drawing app.")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; see README to expose it)",
+    )
+    parser.add_argument("--port", type=int, default=8866)
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name (or address) people use to reach the server, besides 127.0.0.1, "
+        "localhost and ::1; repeat for several; requests naming any other host get 403",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=DEFAULT_MAX_SESSIONS,
+        help=f"pages served at once, each with its own kernel (default {DEFAULT_MAX_SESSIONS})",
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=DEFAULT_POOL,
+        help=f"kernels kept ready ahead of visitors, on top of the cap (default {DEFAULT_POOL})",
+    )
+    parser.add_argument(
+        "--cull-after",
+        type=int,
+        default=DEFAULT_CULL_AFTER_S,
+        metavar="SECONDS",
+        help=f"shut down a kernel after this long without a page connected (default {DEFAULT_CULL_AFTER_S})",
+    )
+    args = parser.parse_args(argv)
+    for name in ("max_sessions", "cull_after"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.pool < 0:
+        parser.error(f"--pool must be 0 or more, got {args.pool}")
+    try:
+        args.allowed_hosts = allowed_hosts(args.host, args.allow_host)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def allowed_hosts(bound: str, named=()) -> list[str]:
+    """The Host names the server answers to: the local names, the bound address and those ``named``."""
+    hosts = list(LOCAL_HOSTS)
+    for name in ([] if bound in WILDCARD_ADDRESSES else [bound]) + list(named):
+        host = normal_host(name)
+        if not host or any(character in host for character in "/*@ ") or (":" in host and not is_address(host)):
+            raise ValueError(f"--allow-host {name!r} is not a host name or address")
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def normal_host(host: str) -> str:
+    """A Host header's name: lower case, without port, IPv6 brackets or a final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def command(
+    port: int = 8866,
+    host: str = "127.0.0.1",
+    allow_hosts=(),
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    pool: int = DEFAULT_POOL,
+    cull_after: int = DEFAULT_CULL_AFTER_S,
+) -> list[str]:
+    """The command line that serves the app."""
+    arguments = [
+        sys.executable,
+        "-m",
+        "digitglyph.serve",
+        f"--host={host}",
+        f"--port={port}",
+        f"--max-sessions={max_sessions}",
+        f"--pool={pool}",
+        f"--cull-after={cull_after}",
+    ]
+    return arguments + [f"--allow-host={name}" for name in allow_hosts]
+
+
+def environment(extra: dict | None = None) -> dict:
+    """The environment for the server: the digitglyph template on JUPYTER_PATH, plus ``extra``."""
+    values = {**os.environ, **(extra or {})}
+    paths = [str(TEMPLATES)] + [path for path in values.get("JUPYTER_PATH", "").split(os.pathsep) if path]
+    values["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+    values.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return values
+
+
+def start(
+    port: int, host: str = "127.0.0.1", extra_environment: dict | None = None, log=subprocess.DEVNULL, **options
+) -> subprocess.Popen:
+    """Start the server in the background (its own process group) and wait until it answers HTTP.
+
+    ``options`` are :func:`command`'s (``allow_hosts``, ``max_sessions``, ``pool``, ``cull_after``).
+    """
+    process = subprocess.Popen(
+        command(port, host, **options),
+        env=environment(extra_environment),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    local = "127.0.0.1" if host in WILDCARD_ADDRESSES else host
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"voila exited with status {process.returncode} before serving")
+            raise RuntimeError(f"the app's server exited with status {process.returncode} before serving")
         try:
-            with urllib.request.urlopen(f"http://{host}:{port}/voila/static/voila.js", timeout=5):
+            with urllib.request.urlopen(f"http://{local}:{port}/voila/static/voila.js", timeout=5):
                 return process
-        except OSError:
+        except (OSError, urllib.error.URLError):
             time.sleep(0.5)
     process.kill()
-    raise RuntimeError(f"voila did not answer on {host}:{port} within {START_TIMEOUT_S} s")
+    raise RuntimeError(f"the app's server did not answer on {host}:{port} within {START_TIMEOUT_S} s")
+
+
+def voila_config(args: argparse.Namespace) -> Config:
+    """Voila's own settings for :class:`DigitGlyphVoila`."""
+    config = Config()
+    config.Voila.update(
+        ip=args.host, port=args.port, open_browser=False, port_retries=0
+    )  # the port asked for, or an error: never another one silently
+    config.DigitGlyphVoila.allowed_hosts = args.allowed_hosts
+    config.VoilaConfiguration.update(
+        template="digitglyph",
+        theme="light",
+        allow_template_override="NO",
+        allow_theme_override="NO",
+        file_denylist=[".*"],  # serve no files from the notebook's directory
+        show_tracebacks=False,
+        multi_kernel_manager_class="digitglyph.serve.BoundedKernelManager",
+        preheat_kernel=args.pool > 0,
+        default_pool_size=args.pool,
+    )
+    config.BoundedKernelManager.update(
+        max_sessions=args.max_sessions,
+        cull_idle_timeout=args.cull_after,
+        cull_interval=min(CULL_INTERVAL_S, args.cull_after),
+        cull_connected=False,
+    )  # an open page keeps its kernel
+    return config
 
 
 def main(argv=None) -> int:
-    """``python -m digitglyph.serve [--host H] [--port P]``: serve the app (what ``make app`` runs)."""
-    parser = argparse.ArgumentParser(prog="python -m digitglyph.serve", description="Serve the DigitGlyph drawing app.")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1: this machine only; see README to expose it)")
-    parser.add_argument("--port", type=int, default=8866)
-    args = parser.parse_args(argv)
-    print(f"DigitGlyph drawing app: http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
+    """``python -m digitglyph.serve [--host H] [--port P] [--allow-host NAME ...] [--max-sessions N] [--pool N]``."""
+    args = parse_arguments(argv)
     os.chdir(ROOT)
-    os.execve(sys.executable, voila_command(args.port, args.host), voila_environment())  # Voila takes over
+    os.environ.update(environment())
+    print(
+        f"DigitGlyph drawing app: http://{'127.0.0.1' if args.host in WILDCARD_ADDRESSES else args.host}:"
+        f"{args.port}/  (Ctrl-C stops it)\n  answers to hosts: {', '.join(args.allowed_hosts)}; "
+        f"at most {args.max_sessions} pages at once, {args.pool} kernels kept ready",
+        flush=True,
+    )
+    DigitGlyphVoila.launch_instance(argv=[str(NOTEBOOK)], config=voila_config(args))
     return 0
+
+
+# -- inside the server ------------------------------------------------------------------------
+
+ADMISSION: contextvars.ContextVar = contextvars.ContextVar("digitglyph_admission", default=None)
+
+
+class SecurityHeaders(tornado.web.OutputTransform):
+    """Adds :data:`SECURITY_HEADERS` to every response (Voila's static file handlers set none)."""
+
+    def transform_first_chunk(self, status_code, headers, chunk, finishing):
+        for name, value in SECURITY_HEADERS.items():
+            headers[name] = value
+        return status_code, headers, chunk
+
+
+class RefusedHost(tornado.web.RequestHandler):
+    """403 for a request naming a host this server does not answer to (DNS rebinding)."""
+
+    def prepare(self):
+        self.set_status(403)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish("403 Forbidden: this server does not answer to that host name.\n")
+
+
+class GuardedApplication(tornado.web.Application):
+    """Voila's tornado application, refusing unknown hosts before routing and adding the security headers."""
+
+    def __init__(self, hosts, **settings):
+        super().__init__(transforms=[SecurityHeaders], **settings)
+        self.allowed_hosts = frozenset(hosts)
+
+    def find_handler(self, request, **kwargs):
+        if normal_host(request.host or "") not in self.allowed_hosts:
+            return self.get_handler_delegate(request, RefusedHost)
+        return super().find_handler(request, **kwargs)
+
+
+class BoundedKernelManager(AsyncMappingKernelManager):
+    """Kernels for at most ``max_sessions`` pages at once, counted exactly.
+
+    A *session* is a kernel that belongs to a page: every kernel this manager started that is not
+    waiting in Voila's pool, plus every admitted page request that has no kernel yet.  Voila (with a
+    pool) subclasses this class; its pool starts kernels with ``VOILA_PREHEAT=True`` in their
+    environment and keeps them as tasks in ``self._pools``.
+    """
+
+    max_sessions = Integer(DEFAULT_MAX_SESSIONS, config=True, help="pages served at once (one kernel each)")
+
+    def __init__(self, **kwargs):
+        self.started_by: dict[str, asyncio.Task] = {}  # kernel id -> the task that started it
+        self.starting: set[str] = set()
+        self.admissions: set[object] = set()  # admitted page requests whose kernel is not counted yet
+        self.claims: dict[asyncio.Task, object] = {}  # pool task handed to a request before it started
+        super().__init__(**kwargs)
+
+    def pool_tasks(self) -> set:
+        return {task for pool in getattr(self, "_pools", {}).values() for task in pool}
+
+    def sessions(self) -> int:
+        pooled = self.pool_tasks()
+        alive = [
+            kernel_id
+            for kernel_id, task in self.started_by.items()
+            if task not in pooled and (kernel_id in self._kernels or kernel_id in self.starting)
+        ]
+        return len(alive) + len(self.admissions)
+
+    def admit(self) -> object | None:
+        """A token for a page request if there is room (release it with :meth:`release`), else None."""
+        if self.sessions() >= self.max_sessions:
+            return None
+        token = object()
+        self.admissions.add(token)
+        return token
+
+    def release(self, token) -> None:
+        self.admissions.discard(token)
+        for task in [task for task, claimed in self.claims.items() if claimed is token]:
+            del self.claims[task]
+
+    def claim_pool_kernel(self, notebook: str, token) -> None:
+        """The request ``token`` takes the first kernel of the pool: it counts as a session from now on."""
+        task = self._pools[notebook][0]
+        if task.done() or task in self.started_by.values():
+            self.release(token)  # counted through started_by once it leaves the pool
+        else:
+            self.claims[task] = token  # counted as an admission until its kernel starts
+
+    async def start_kernel(self, *, kernel_id=None, **kwargs):
+        kernel_id = kernel_id or str(uuid.uuid4())
+        task = asyncio.current_task()
+        self.started_by[kernel_id] = task
+        self.starting.add(kernel_id)
+        if (kwargs.get("env") or {}).get("VOILA_PREHEAT") != "True":
+            self.release(ADMISSION.get())  # a page's own kernel: counted through started_by now
+        elif task in self.claims:
+            self.release(self.claims.pop(task))
+        try:
+            return await super().start_kernel(kernel_id=kernel_id, **kwargs)
+        except BaseException:
+            self.started_by.pop(kernel_id, None)
+            raise
+        finally:
+            self.starting.discard(kernel_id)
+
+    async def shutdown_kernel(self, kernel_id, *args, **kwargs):
+        try:
+            return await super().shutdown_kernel(kernel_id, *args, **kwargs)
+        finally:
+            self.started_by.pop(kernel_id, None)
+
+
+class PageHandler(TornadoVoilaHandler):
+    """The app's page: admitted under the cap (503 when full); the pool is used whatever the query says."""
+
+    async def get(self, path=None):
+        token = self.kernel_manager.admit()
+        if token is None:
+            self.set_status(503)
+            self.set_header("Retry-After", str(RETRY_AFTER_S))
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(FULL_PAGE.format(max_sessions=self.kernel_manager.max_sessions))
+            return
+        ADMISSION.set(token)
+        try:
+            await super().get(path=path)
+        finally:
+            self.kernel_manager.release(token)
+
+    def should_use_rendered_notebook(self, notebook_data, pool_size, template_name, theme, request_args):
+        # Template and theme overrides are off, so ?template= and ?theme= must not bypass the pool.
+        use = super().should_use_rendered_notebook(notebook_data, pool_size, None, None, request_args)
+        if use:
+            self.kernel_manager.claim_pool_kernel(self.notebook_path, ADMISSION.get())
+        return use
+
+
+class DigitGlyphVoila(Voila):
+    """Voila with the host allow-list, the security headers and the capped page handler."""
+
+    allowed_hosts = List(Unicode(), list(LOCAL_HOSTS), config=True, help="Host names the server answers to")
+
+    def start(self):
+        # As Voila.start, with GuardedApplication and PageHandler in place of tornado's and Voila's.
+        self.connection_dir = tempfile.mkdtemp(prefix="voila_", dir=self.connection_dir_root)
+        self.app = GuardedApplication(self.allowed_hosts, **self.init_settings())
+        self.app.settings.update(self.tornado_settings)
+        handlers = [
+            (pattern, PageHandler if handler is TornadoVoilaHandler else handler, *rest)
+            for pattern, handler, *rest in self.init_handlers()
+        ]
+        self.app.add_handlers(".*$", handlers)
+        self.listen()
 
 
 if __name__ == "__main__":
