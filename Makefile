@@ -10,8 +10,9 @@ export DIGITGLYPH_DATA
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 STAMP := $(VENV)/.installed
 
-.PHONY: setup app test test-python test-web web ship sweep reports benchmarks kernel clean-web
+.PHONY: setup app test test-python test-web lint web ship sweep reports benchmarks kernel clean-web
 
+# The full set (training, notebooks, app, web, tests) from the lock; `pip install .` alone is the light core.
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON_SYSTEM) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==24.3.1
@@ -45,6 +46,10 @@ test-python: $(STAMP)
 
 test-web: web/node_modules/.package-lock.json
 	cd web && node --test test/
+
+## Lint and format check (ruff, configured in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 web: $(STAMP) web/node_modules/.package-lock.json
 	$(PY) -m digitglyph.export

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from . import answers
+from .paths import MODELS
 from .preprocess import canvas_to_mnist, network_input
 from .runtime import LIGHT_SUFFIX, KerasModel, LiteModel, light_file_for, light_path, probe_images, sha256_of
 
 MODEL_ENV = "DIGITGLYPH_MODEL"
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "model.keras"
+DEFAULT_MODEL = MODELS / "model.keras"
 CONFIDENCE_THRESHOLD = answers.UNSURE_BELOW  # kept for old imports; the rule lives in answers.AnswerRule
 BATCH = 1024  # images per call into the model
 
@@ -62,8 +63,14 @@ class Recognizer:
     given, replaces the rule's ``unsure_below``.
     """
 
-    def __init__(self, model, version: str = "unknown", threshold: float | None = None,
-                 rule: answers.AnswerRule | None = None, keras_path: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        model,
+        version: str = "unknown",
+        threshold: float | None = None,
+        rule: answers.AnswerRule | None = None,
+        keras_path: str | os.PathLike | None = None,
+    ):
         self.runtime = model if isinstance(model, (LiteModel, KerasModel)) else KerasModel(model)
         self.version = version
         rule = rule or answers.AnswerRule()
@@ -71,6 +78,7 @@ class Recognizer:
             rule = answers.AnswerRule(unsure_below=threshold, not_a_digit_at=rule.not_a_digit_at)
         self.rule = rule
         self.keras_path = Path(keras_path) if keras_path else None
+        self._keras_model = None
 
     @property
     def threshold(self) -> float:
@@ -79,15 +87,17 @@ class Recognizer:
     @property
     def model(self):
         """The Keras model (loaded on first use, importing TensorFlow): for export and checks, not predicting."""
-        if not isinstance(self.runtime, KerasModel):
+        if isinstance(self.runtime, KerasModel):
+            return self.runtime.model
+        if self._keras_model is None:
             if self.keras_path is None or not self.keras_path.is_file():
                 raise ValueError(f"{self.runtime.path} has no Keras model beside it")
-            self.runtime = KerasModel.load(self.keras_path)
-        return self.runtime.model
+            self._keras_model = KerasModel.load(self.keras_path).model
+        return self._keras_model
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, threshold: float | None = None) -> Recognizer:
-        """The model at ``path`` (a ``.keras`` file or its ``.tflite`` export), ``$DIGITGLYPH_MODEL``, or the shipped one.
+        """The model at ``path`` (``.keras`` or its ``.tflite``), else ``$DIGITGLYPH_MODEL``, else the shipped one.
 
         A ``.keras`` file runs through its light export when the ``.tflite`` beside it was exported from
         exactly this file, else through Keras.  The answer rule comes from ``metrics.json`` beside it.
@@ -96,8 +106,9 @@ class Recognizer:
             raise ValueError("the model path is empty: pass a .keras or .tflite file, or None for the shipped model")
         path = Path(path if path is not None else os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
         if not path.is_file():
-            raise FileNotFoundError(f"no model at {path}: pass a .keras file, set {MODEL_ENV}, "
-                                    "or train one with `digitglyph train`")
+            raise FileNotFoundError(
+                f"no model at {path}: pass a .keras file, set {MODEL_ENV}, or train one with `digitglyph train`"
+            )
         if path.suffix == LIGHT_SUFFIX:
             runtime = LiteModel(path)
             keras_path = path.with_suffix(".keras")
@@ -106,8 +117,11 @@ class Recognizer:
             keras_path, source = path, sha256_of(path)
             light = light_file_for(path, source)
             if light is None and light_path(path).is_file():
-                warnings.warn(f"{light_path(path)} was not exported from {path} (re-export it with "
-                              f"`python -m digitglyph.runtime {path}`); running the Keras model instead", stacklevel=2)
+                warnings.warn(
+                    f"{light_path(path)} was not exported from {path} (re-export it with "
+                    f"`python -m digitglyph.runtime {path}`); running the Keras model instead",
+                    stacklevel=2,
+                )
             runtime = LiteModel(light) if light else KerasModel.load(path)
         check_probabilities(runtime, path)
         version = f"{path.stem}-{source[:12]}"  # stored with corrections: the .keras content's hash, either way
@@ -127,9 +141,11 @@ class Recognizer:
         if images.dtype != np.uint8:
             if not np.issubdtype(images.dtype, np.number) or np.isnan(images).any():
                 raise ValueError(f"images must be uint8 0-255 without NaN, got dtype {images.dtype}")
-            raise ValueError(f"images must be uint8 0-255 like MNIST, got dtype {images.dtype}; "
-                             "convert with np.clip(x, 0, 255).astype(np.uint8) if they are 0-255 values")
-        outputs = [self.runtime.outputs(network_input(images[i: i + BATCH])) for i in range(0, len(images), BATCH)]
+            raise ValueError(
+                f"images must be uint8 0-255 like MNIST, got dtype {images.dtype}; "
+                "convert with np.clip(x, 0, 255).astype(np.uint8) if they are 0-255 values"
+            )
+        outputs = [self.runtime.outputs(network_input(images[i : i + BATCH])) for i in range(0, len(images), BATCH)]
         return answers.digit_probabilities(np.concatenate(outputs))
 
     def predict_canvas(self, image) -> Prediction:
@@ -146,8 +162,10 @@ def check_probabilities(runtime, path) -> None:
         try:
             answers.check_outputs(outputs)
         except ValueError as error:
-            raise ValueError(f"{path} is not a probability model: {error}; got {np.round(outputs, 3).tolist()} "
-                             "for a probe image (does the model end in a softmax?)") from None
+            raise ValueError(
+                f"{path} is not a probability model: {error}; got {np.round(outputs, 3).tolist()} "
+                "for a probe image (does the model end in a softmax?)"
+            ) from None
 
 
 def answer_rule(path: Path) -> answers.AnswerRule:
