@@ -13,14 +13,19 @@ what ``digitglyph ship`` puts in ``models/``.  TF.js dequantises them to the ver
 float32 values Keras computes with, so both runtimes agree to float32 rounding.
 
 The build fails loudly (:class:`ExportError`) unless the produced model is a graph
-model whose every op TF.js implements, with a (-1, 28, 28, 1) -> (-1, 10) signature,
+model whose every op TF.js implements, with a (-1, 28, 28, 1) -> (-1, 10) signature
+(or (-1, 11): the ten digits and "not a digit", see :mod:`digitglyph.answers`),
 weight files of the declared sizes, and unless the pinned TF.js (run by Node from
-``web/node_modules``) loads it and reproduces the Keras model's probabilities within 1e-4.
+``web/node_modules``) loads it and reproduces every output of the Keras model within 1e-4.
+
+``build.json`` carries the model's answer rule (:class:`digitglyph.answers.AnswerRule`, as
+``Recognizer.load`` reads it from the ``metrics.json`` beside the model, or the defaults), so the
+page answers with the thresholds chosen for that model.
 
 The site (relative URLs only, so it works from any static server and from a GitHub
 Pages project subpath)::
 
-    index.html  build.json  src/{app.js,preprocess.js,style.css,icon.svg}
+    index.html  build.json  src/{app.js,sketch.js,answers.js,preprocess.js,style.css,icon.svg}
     vendor/{tf-core,tf-backend-cpu,tf-converter}.es2017.min.js  model/{model.json,*.bin}
 """
 
@@ -43,12 +48,16 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .answers import DIGITS, check_outputs
+from .paths import WEB
+from .preprocess import network_input
 
-ROOT = Path(__file__).resolve().parent.parent
-WEB = ROOT / "web"
-PAGE_FILES = ["index.html", "src/app.js", "src/preprocess.js", "src/style.css", "src/icon.svg"]
+PAGE_FILES = ["index.html", "src/app.js", "src/sketch.js", "src/answers.js", "src/preprocess.js", "src/style.css",
+              "src/icon.svg"]
+OUTPUT_WIDTHS = (DIGITS, DIGITS + 1)  # the ten digit probabilities, and optionally "not a digit"
 TFJS_PACKAGES = {"tfjs-core": "tf-core", "tfjs-backend-cpu": "tf-backend-cpu", "tfjs-converter": "tf-converter"}
 MODEL_RUNNER = WEB / "tools" / "run-model.mjs"
+DIST = WEB / "dist"
 MANIFEST = "build.json"
 # The Keras model and TF.js must agree this closely on the probe images (measured with the
 # shipped model, float16 weights, 1,000 MNIST test images: 6e-7).
@@ -64,7 +73,7 @@ class ExportError(ValueError):
 def main(args=None) -> int:
     if args is None:
         args = parser().parse_args()
-    out = Path(args.out)
+    out = Path(args.out) if args.out else DIST
     if getattr(args, "serve", False):
         with serve(out, port=8000) as url:
             print(f"serving {out} at {url} (Ctrl+C stops)")
@@ -81,17 +90,16 @@ def main(args=None) -> int:
 def parser() -> argparse.ArgumentParser:
     result = argparse.ArgumentParser(prog="python -m digitglyph.export", description=__doc__.split("\n\n")[0])
     result.add_argument("--model", help="a .keras file (default: $DIGITGLYPH_MODEL or models/model.keras)")
-    result.add_argument("--out", default="web/dist", help="the site directory to (re)build (default web/dist)")
+    result.add_argument("--out", help=f"the site directory to (re)build (default {DIST})")
     result.add_argument("--float32", action="store_true", help="store float32 weights instead of float16")
     result.add_argument("--serve", action="store_true", help="serve an already built --out on 127.0.0.1:8000")
     return result
 
 
-def build_site(model=None, out="web/dist", weights: str = "float16") -> dict:
+def build_site(model=None, out=DIST, weights: str = "float16") -> dict:
     """Convert the model, assemble the page in ``out`` and return the build manifest."""
-    from .recognizer import Recognizer
-
     from .deploy import is_float16_exact
+    from .recognizer import Recognizer
 
     if weights not in WEIGHT_TYPES:
         raise ExportError(f"weights must be one of {WEIGHT_TYPES}, got {weights!r}")
@@ -107,13 +115,14 @@ def build_site(model=None, out="web/dist", weights: str = "float16") -> dict:
     with tempfile.TemporaryDirectory(prefix="digitglyph-site-") as staging:
         site = Path(staging) / "site"
         convert(recognizer.model, site / "model", weights)
-        check = check_graph_model(site / "model", recognizer)
+        check = check_graph_model(site / "model", recognizer.model)
         for relative, source in sources.items():
             (site / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, site / relative)
         manifest = {
             "model_version": recognizer.version,
-            "confidence_threshold": recognizer.threshold,
+            "answer_rule": recognizer.rule.as_dict(),
+            "outputs": check["outputs"],
             "weights": weights,
             "weights_bytes": sum(path.stat().st_size for path in (site / "model").glob("*.bin")),
             "tfjs_version": _tfjs_version(),
@@ -144,17 +153,25 @@ def convert(keras_model, model_dir: Path, weights: str) -> None:
             raise ExportError(f"tensorflowjs could not convert the model: {error}") from None
 
 
-def check_graph_model(model_dir: Path, recognizer) -> dict:
-    """Fail loudly unless TF.js can load ``model_dir`` and reproduces the Keras model."""
+def check_graph_model(model_dir: Path, keras_model) -> dict:
+    """Fail loudly unless TF.js can load ``model_dir`` and reproduces every output of the Keras model."""
     verify_model_json(model_dir)
     probes = probe_images()
-    expected = recognizer.predict_mnist(probes)
+    expected = np.asarray(keras_model(network_input(probes), training=False), np.float64)
+    for row in expected:
+        try:
+            check_outputs(row)
+        except ValueError as error:
+            raise ExportError(f"the model's outputs cannot be answered: {error}") from None
     actual = run_in_tfjs(model_dir, probes)
+    if actual.shape != expected.shape:
+        raise ExportError(f"TF.js gives outputs of shape {actual.shape}, Keras {expected.shape}")
     difference = float(np.abs(actual - expected).max())
     if not difference <= TOLERANCE:
         raise ExportError(f"TF.js and Keras disagree on the probe images: max |difference| {difference:.2e} "
                           f"> {TOLERANCE:.0e}")
-    return {"probe_images": len(probes), "max_abs_difference": difference, "tolerance": TOLERANCE}
+    return {"probe_images": len(probes), "outputs": int(expected.shape[1]), "max_abs_difference": difference,
+            "tolerance": TOLERANCE}
 
 
 def verify_model_json(model_dir: Path) -> dict:
@@ -193,9 +210,9 @@ def _verify_signature(model_json: dict, path: Path) -> None:
         return [[int(dim.get("size", -1)) for dim in tensor.get("tensorShape", {}).get("dim", [])]
                 for tensor in tensors.values()]
 
-    if shapes("inputs") != [[-1, 28, 28, 1]] or shapes("outputs") != [[-1, 10]]:
-        raise ExportError(f"{path} maps {shapes('inputs')} to {shapes('outputs')}; "
-                          "the page needs one (-1, 28, 28, 1) input and one (-1, 10) output")
+    if shapes("inputs") != [[-1, 28, 28, 1]] or shapes("outputs") not in ([[-1, width]] for width in OUTPUT_WIDTHS):
+        raise ExportError(f"{path} maps {shapes('inputs')} to {shapes('outputs')}; the page needs one "
+                          "(-1, 28, 28, 1) input and one (-1, 10) output (or (-1, 11): digits and not-a-digit)")
 
 
 def _verify_weight_files(model_json: dict, model_dir: Path) -> None:
@@ -223,19 +240,23 @@ def probe_images(count: int = PROBE_IMAGES) -> np.ndarray:
 
 
 def run_in_tfjs(model_dir: Path, images: np.ndarray) -> np.ndarray:
-    """Probabilities from the pinned TF.js (CPU backend, in Node) for uint8 ``(N, 28, 28)`` images."""
+    """The outputs ``(N, 10 or 11)`` of the pinned TF.js (CPU backend, in Node) for uint8 ``(N, 28, 28)`` images."""
     _require_node_modules()
     node = shutil.which("node")
     if node is None:
         raise ExportError("node is not installed; the export checks the model with the page's TF.js in Node")
     with tempfile.TemporaryDirectory(prefix="digitglyph-tfjs-") as work:
         inputs, outputs = Path(work) / "inputs.f32", Path(work) / "outputs.f32"
-        (images.astype(np.float32) / 255.0).tofile(inputs)
+        network_input(images).tofile(inputs)
         result = subprocess.run([node, str(MODEL_RUNNER), str(Path(model_dir).resolve()), str(inputs), str(outputs)],
                                 cwd=WEB, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             raise ExportError(f"TF.js could not load or run {model_dir}:\n{result.stderr.strip()[-2000:]}")
-        return np.fromfile(outputs, dtype=np.float32).reshape(len(images), 10).astype(np.float64)
+        try:
+            width = int(json.loads(result.stdout.strip().splitlines()[-1])["outputs"])
+        except (IndexError, KeyError, TypeError, ValueError):
+            raise ExportError(f"the TF.js runner gave no summary: {result.stdout[-500:]!r}") from None
+        return np.fromfile(outputs, dtype=np.float32).reshape(len(images), width).astype(np.float64)
 
 
 @contextlib.contextmanager
@@ -268,7 +289,8 @@ def _page_sources() -> dict[str, Path]:
     _require_node_modules()
     sources = {relative: WEB / relative for relative in PAGE_FILES}
     for package, bundle in TFJS_PACKAGES.items():
-        sources[f"vendor/{bundle}.es2017.min.js"] = WEB / "node_modules" / "@tensorflow" / package / "dist" / f"{bundle}.es2017.min.js"
+        bundle_file = WEB / "node_modules" / "@tensorflow" / package / "dist" / f"{bundle}.es2017.min.js"
+        sources[f"vendor/{bundle}.es2017.min.js"] = bundle_file
     missing = [str(path) for path in sources.values() if not path.is_file()]
     if missing:
         raise ExportError(f"page files missing: {', '.join(missing)}")

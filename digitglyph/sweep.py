@@ -3,7 +3,8 @@
 A sweep file::
 
     name: default
-    reports_dir: reports        # runs/ (executed notebooks + run dirs), sweep/ (results), figures/
+    reports_dir: reports        # runs/ (executed notebooks + run dirs), sweep/ (results), figures/;
+                                # a relative path is relative to the repository root
     workers: 2                  # parallel local worker processes (``--workers`` overrides)
     seeds: [0, 1]
     fixed:                      # every run: the per-run budget and anything else
@@ -14,7 +15,11 @@ A sweep file::
       learning_rate: [0.003]
     report: true                # execute 03-sweep at the end (table + plots)
 
-Every key under ``fixed`` and ``grid`` is a parameter of ``notebooks/02-train.ipynb``.
+Every key under ``fixed`` and ``grid`` is a parameter of ``notebooks/02-train.ipynb``; ``grid``
+is required and names at least one parameter.  The whole file is checked when it is loaded, before
+anything runs: its shape, its keys, and every run's parameters (by
+:meth:`digitglyph.train.TrainConfig.from_dict`), so a mistake is one clear :class:`SweepFileError`
+naming it, never a run that starts and fails, nor a default training run.
 A run's id is its architecture, seed and a hash of all its parameters, so the same
 run always lands in the same place: ``reports_dir/runs/<run-id>/`` (the run directory
 of :func:`digitglyph.train.train`) and ``reports_dir/runs/<run-id>.ipynb`` / ``.html``.
@@ -41,9 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .files import write_json_atomic, write_text_atomic
-from .reports import SWEEP as SWEEP_NOTEBOOK
-from .reports import TRAIN as TRAIN_NOTEBOOK
-from .reports import execute_notebook, failed_notebook, is_current, keep_failed
+from .notebooks import SWEEP as SWEEP_NOTEBOOK
+from .notebooks import TRAIN as TRAIN_NOTEBOOK
+from .notebooks import execute_notebook, failed_notebook, is_current, keep_failed, parameter_names
+from .paths import from_root, relative_to_root
 
 SWEEP_KEYS = {"name", "reports_dir", "workers", "seeds", "fixed", "grid", "report"}
 RESERVED = {"run_dir", "threads", "figures_dir"}  # set by the sweep, not by a sweep file
@@ -104,38 +110,89 @@ class RunTask:
 
 # ----------------------------------------------------------------------------- the sweep file
 
-def load_sweep(path: str | os.PathLike) -> Sweep:
-    import papermill
-    import yaml
+class SweepFileError(ValueError):
+    """A sweep file that cannot be run as written (the message names the file and the mistake)."""
 
+
+def load_sweep(path: str | os.PathLike) -> Sweep:
+    """Read and check a sweep file; every run's parameters are validated here, before anything runs."""
     path = Path(path)
-    spec = yaml.safe_load(path.read_text()) or {}
-    problem = lambda text: ValueError(f"sweep file {path}: {text}")  # noqa: E731
-    if not isinstance(spec, dict) or set(spec) - SWEEP_KEYS:
-        raise problem(f"unknown key(s) {sorted(set(spec) - SWEEP_KEYS)}; known: {sorted(SWEEP_KEYS)}")
-    grid, fixed, seeds = spec.get("grid") or {}, spec.get("fixed") or {}, spec.get("seeds", [0])
+    spec = _read_spec(path)
+
+    def problem(text: str) -> SweepFileError:
+        return SweepFileError(f"sweep file {path}: {text}")
+
+    unknown = set(spec) - SWEEP_KEYS
+    if unknown:
+        raise problem(f"unknown key(s) {sorted(unknown)}; known: {sorted(SWEEP_KEYS)}")
+    grid, fixed, seeds = spec.get("grid"), spec.get("fixed") or {}, spec.get("seeds", [0])
+    if not isinstance(grid, dict) or not grid:
+        raise problem(f"grid must map each varied parameter to a list of values (for example "
+                      f"'grid: {{architecture: [glyphnet, lenet5]}}'), got {grid!r}; a sweep without a grid "
+                      "would start one default training run")
     if not all(isinstance(values, list) and values for values in grid.values()):
         raise problem("every grid entry must be a non-empty list of values")
-    if not (isinstance(seeds, list) and seeds and all(isinstance(seed, int) for seed in seeds)):
-        raise problem("seeds must be a non-empty list of integers")
-    allowed = set(papermill.inspect_notebook(str(TRAIN_NOTEBOOK))) - RESERVED - {"seed"}
+    if not isinstance(fixed, dict):
+        raise problem(f"fixed must map parameter names to values, got {fixed!r}")
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise problem(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    allowed = parameter_names(TRAIN_NOTEBOOK) - RESERVED - {"seed"}
     unknown = (set(grid) | set(fixed)) - allowed
     if unknown:
         raise problem(f"{sorted(unknown)} are not parameters of {TRAIN_NOTEBOOK.name}; choose from {sorted(allowed)}")
     if set(grid) & set(fixed):
         raise problem(f"{sorted(set(grid) & set(fixed))} are both fixed and in the grid")
     workers = spec.get("workers", 1)
-    if not isinstance(workers, int) or workers < 1:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise problem(f"workers={workers!r} must be a positive integer")
+    for key, kind in (("name", str), ("reports_dir", str), ("report", bool)):
+        if key in spec and not isinstance(spec[key], kind):
+            raise problem(f"{key}={spec[key]!r} must be a {kind.__name__}")
+
+    from .train import TrainConfig  # here, not above: a malformed file is refused without importing TensorFlow
 
     runs = {}
     for seed in seeds:  # seed-major: the first seed of every configuration finishes first
         for combination in itertools.product(*grid.values()):
             parameters = {**fixed, **dict(zip(grid, combination)), "seed": seed}
+            try:
+                TrainConfig.from_dict(parameters)
+            except (TypeError, ValueError) as error:
+                raise problem(f"the run {_describe(parameters)} cannot train: {error}") from None
             run = Run(run_id(parameters), parameters)
             runs[run.run_id] = run
-    return Sweep(name=str(spec.get("name", path.stem)), file=path, reports_dir=Path(spec.get("reports_dir", "reports")),
-                 workers=workers, runs=list(runs.values()), grid_names=list(grid), report=bool(spec.get("report", True)))
+    return Sweep(name=spec.get("name", path.stem), file=path.absolute(),
+                 reports_dir=from_root(spec.get("reports_dir", "reports")), workers=workers,
+                 runs=list(runs.values()), grid_names=list(grid), report=spec.get("report", True))
+
+
+def _read_spec(path: Path) -> dict:
+    """The sweep file's top-level mapping, or a :class:`SweepFileError` saying why there is none."""
+    import yaml
+
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SweepFileError(f"sweep file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SweepFileError(f"sweep file {path} cannot be read: {error}") from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        reason = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SweepFileError(f"sweep file {path} is not valid YAML{at}: {reason}") from None
+    if spec is None:
+        raise SweepFileError(f"sweep file {path} is empty: it needs at least a grid")
+    if not isinstance(spec, dict):
+        raise SweepFileError(f"sweep file {path} must be a mapping of keys ({', '.join(sorted(SWEEP_KEYS))}), "
+                             f"got a {type(spec).__name__}: {spec!r}")
+    return spec
+
+
+def _describe(parameters: dict) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in parameters.items())
 
 
 def run_id(parameters: dict) -> str:
@@ -169,16 +226,21 @@ def run_sweep(sweep: Sweep, workers: int | None = None, scheduler: str | None = 
 
     write_results(sweep)
     if sweep.report and (outcomes or not _report_current(sweep)):
-        execute_notebook(SWEEP_NOTEBOOK, sweep.results_dir / "03-sweep.ipynb", {"sweep_file": str(sweep.file)})
+        execute_notebook(SWEEP_NOTEBOOK, sweep.results_dir / "03-sweep.ipynb", _report_parameters(sweep))
     failed = [outcome for outcome in outcomes if outcome["status"] == "failed"]
     print(f"sweep {sweep.name}: {sum(sweep.finished(run) for run in sweep.runs)} of {len(sweep.runs)} runs finished, "
           f"{len(failed)} failed; results in {sweep.results_dir / 'results.md'}")
     return 1 if failed else 0
 
 
+def _report_parameters(sweep: Sweep) -> dict:
+    """03-sweep's parameters (it runs in the repository root, so the file is named relative to it)."""
+    return {"sweep_file": relative_to_root(sweep.file)}
+
+
 def _report_current(sweep: Sweep) -> bool:
     target = sweep.results_dir / "03-sweep.ipynb"
-    if not is_current(SWEEP_NOTEBOOK, target, {"sweep_file": str(sweep.file)}):
+    if not is_current(SWEEP_NOTEBOOK, target, _report_parameters(sweep)):
         return False
     newest_run = max((sweep.notebook(run).stat().st_mtime for run in sweep.runs if sweep.finished(run)), default=0)
     return target.stat().st_mtime >= newest_run
@@ -254,7 +316,8 @@ def _on_dask(tasks: list[RunTask], scheduler: str, total: int) -> list[dict]:
 
 
 def _track(outcomes, count: int, total: int, slots: int) -> list[dict]:
-    """Collect ``outcomes`` (as they finish) with a progress bar of runs done (of the whole sweep), running and failed."""
+    """Collect ``outcomes`` (as they finish) with a progress bar of runs done (of the whole sweep), running
+    and failed."""
     from tqdm.auto import tqdm
 
     collected = []
@@ -351,11 +414,10 @@ def results_markdown(sweep: Sweep, results) -> str:
     fixed = {k: v for k, v in sweep.runs[0].parameters.items() if k not in sweep.grid_names + ["seed"]} \
         if sweep.runs else {}
     counts = results["status"].value_counts().to_dict()
-    percent = lambda value: f"{value:.2%}"  # noqa: E731
     summary = summary_by_architecture(results)
     lines = [f"# Sweep `{sweep.name}`", "",
              f"{len(results)} runs ({', '.join(f'{n} {status}' for status, n in counts.items())}) from "
-             f"`{sweep.file.as_posix()}`: {' x '.join(sweep.grid_names) or 'one configuration'} x "
+             f"`{relative_to_root(sweep.file)}`: {' x '.join(sweep.grid_names) or 'one configuration'} x "
              f"{results['seed'].nunique()} seed(s). Every run: {', '.join(f'`{k}={v}`' for k, v in fixed.items())}.",
              "Test accuracy is on the 10,000 MNIST test images; training time is the run's own fit time.", "",
              "![test accuracy per architecture](../figures/sweep-accuracy-by-architecture.png)", "",
@@ -366,7 +428,7 @@ def results_markdown(sweep: Sweep, results) -> str:
         max_test_accuracy=summary.max_test_accuracy.map(percent),
         mean_wall_time_s=summary.mean_wall_time_s.map("{:.0f}".format),
         mean_epochs=summary.mean_epochs.map("{:.1f}".format),
-        parameter_count=summary.parameter_count.map("{:,.0f}".format)).rename(columns=lambda name: name.replace("_", " ")))
+        parameter_count=summary.parameter_count.map("{:,.0f}".format)).rename(columns=_spaced))
     lines += ["", "## Every run", ""]
     table = results[["run_id", "status", "architecture", "seed"] +
                     [name for name in sweep.grid_names if name != "architecture"] +
@@ -386,11 +448,22 @@ def results_markdown(sweep: Sweep, results) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _spaced(name: str) -> str:
+    return name.replace("_", " ")
+
+
 def markdown_table(frame) -> list[str]:
-    cell = lambda value: str(value).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(_cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return lines
+
+
+def _cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def percent(value) -> str:
+    return f"{value:.2%}"
 
 
 def main(args) -> int:

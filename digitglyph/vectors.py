@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+
 import numpy as np
 
 from .answers import AnswerRule, decide, wording
@@ -67,15 +68,19 @@ def _cases(images, labels):
     yield "alpha-1000x700-tiny", drawn(picks[5], 1000, 700, 9, 60, (800, 600)), "alpha"
     yield "alpha-300-huge-touching", drawn(picks[6], 300, 300, 26, 300, (150, 150)), "alpha"
     yield "alpha-64-small-canvas", drawn(picks[7], 64, 64, 5, 50, (32, 32)), "alpha"
-    yield "black-on-white-opaque", drawn(picks[8], 280, 280, 18, 190, (150, 130)), ("opaque", (0, 0, 0), (255, 255, 255))
-    yield "white-on-black-opaque", drawn(picks[9], 280, 280, 18, 190, (130, 150)), ("opaque", (255, 255, 255), (0, 0, 0))
-    yield "blue-on-cream", drawn(picks[0], 240, 240, 16, 160, (120, 120), -0.1), ("opaque", (20, 40, 160), (250, 245, 225))
+    black_on_white, white_on_black = ("opaque", (0, 0, 0), (255, 255, 255)), ("opaque", (255, 255, 255), (0, 0, 0))
+    yield "black-on-white-opaque", drawn(picks[8], 280, 280, 18, 190, (150, 130)), black_on_white
+    yield "white-on-black-opaque", drawn(picks[9], 280, 280, 18, 190, (130, 150)), white_on_black
+    yield "blue-on-cream", drawn(picks[0], 240, 240, 16, 160, (120, 120), -0.1), \
+        ("opaque", (20, 40, 160), (250, 245, 225))
     yield "yellow-on-navy", drawn(picks[1], 240, 240, 16, 160, (120, 120)), ("opaque", (250, 220, 40), (10, 20, 70))
-    yield "grey-paper-dark-ink", drawn(picks[2], 200, 200, 14, 150, (100, 100)), ("opaque", (30, 30, 30), (180, 180, 180))
+    yield "grey-paper-dark-ink", drawn(picks[2], 200, 200, 14, 150, (100, 100)), \
+        ("opaque", (30, 30, 30), (180, 180, 180))
     for k, d in enumerate(rng.choice(len(images), 8, replace=False)):
         side = int(rng.choice([140, 280, 420]))
-        yield f"random-{k}", drawn(int(d), side, side, float(rng.uniform(side / 25, side / 9)),
-                                         float(rng.uniform(0.4, 0.8) * side), (side / 2 + rng.uniform(-20, 20), side / 2)), "alpha"
+        brush, height = float(rng.uniform(side / 25, side / 9)), float(rng.uniform(0.4, 0.8) * side)
+        centre = (side / 2 + rng.uniform(-20, 20), side / 2)
+        yield f"random-{k}", drawn(int(d), side, side, brush, height, centre), "alpha"
     mnist = images[picks[3]]
     yield "mnist-as-canvas", mnist, ("opaque", (255, 255, 255), (0, 0, 0))
     yield "horizontal-bar", _block((280, 280), np.s_[138:146, 40:240]), "alpha"

@@ -10,15 +10,15 @@ import base64
 import json
 import re
 import zlib
-from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
-from digitglyph.export import TOLERANCE, build_site, serve
-from digitglyph.preprocess import canvas_to_mnist
-from digitglyph.recognizer import CONFIDENCE_THRESHOLD
+from digitglyph.answers import AnswerRule, decide, wording
+from digitglyph.export import TOLERANCE, build_site, convert, serve
+from digitglyph.paths import VECTORS
+from digitglyph.preprocess import canvas_to_mnist, network_input
 
 pytestmark = pytest.mark.browser
 
@@ -80,7 +80,8 @@ def open_page(browser, site_url):
 # ---- helpers ----
 
 def prediction(page) -> str:
-    return page.get_by_test_id("prediction").inner_text().strip()
+    """The prediction's text, head and detail joined by one space."""
+    return " ".join(page.get_by_test_id("prediction").inner_text().split())
 
 
 def settle(page) -> None:
@@ -144,8 +145,24 @@ def alpha_at(page, rgba, client_point):
     return int(rgba[row, column, 3])
 
 
+def assert_page_words_its_answer_like_python(page):
+    """The page's words and bars are what answers.py makes of the outputs it got, under its build's rule."""
+    last = page.evaluate("window.digitglyph.last")
+    rule = AnswerRule.from_dict(page.evaluate("window.digitglyph.rule"))
+    answer = decide(last["outputs"], rule)
+    head, detail = wording(answer)
+    text = prediction(page)
+    assert text == f"{head} {detail} · #{page.evaluate('window.digitglyph.recognitions')}"
+    assert last["answer"]["status"] == answer.status
+    shown = [int(value.rstrip("%")) for value in page.locator("#bars .value").all_inner_texts()]
+    assert len(shown) == 10 and all(abs(s - 100 * p) <= 0.5 + 1e-9 for s, p in zip(shown, answer.probabilities))
+    best = page.locator("#bars li.best .label").all_inner_texts()
+    assert best == ([] if answer.status == "empty" else [str(answer.best_guess)])
+    return answer, text
+
+
 def assert_page_agrees_with_python(page, recognizer):
-    """The shown input and probabilities are what Python makes of the same canvas pixels."""
+    """The shown input, probabilities and words are what Python makes of the same canvas pixels."""
     last = page.evaluate("window.digitglyph.last")
     expected_input = canvas_to_mnist(canvas_rgba(page))
     assert expected_input is not None and last["input"] is not None
@@ -153,14 +170,7 @@ def assert_page_agrees_with_python(page, recognizer):
     assert np.abs(page_input.astype(int) - expected_input).max() <= 1, "preprocess.js and Python disagree"
     probabilities = np.array(last["probabilities"])
     assert np.abs(probabilities - recognizer.predict_mnist(page_input[None])[0]).max() <= TOLERANCE
-    best = int(np.argmax(probabilities))
-    text = prediction(page)
-    if probabilities[best] >= CONFIDENCE_THRESHOLD:
-        assert text.startswith(str(best)), text
-    else:
-        assert text.startswith("?") and "not sure" in text, text
-    shown = [int(value.rstrip("%")) for value in page.locator("#bars .value").all_inner_texts()]
-    assert shown == [round(100 * p) for p in probabilities]
+    _, text = assert_page_words_its_answer_like_python(page)
     return text
 
 
@@ -285,7 +295,7 @@ def test_the_hook_rejects_bad_images(open_page):
 
 def test_shared_preprocessing_vectors_in_the_browser(open_page):
     """preprocess.js as the page loads it reproduces every shared vector within the file's tolerance."""
-    vectors = json.loads((Path(__file__).parent / "vectors" / "preprocess.json").read_text())
+    vectors = json.loads((VECTORS / "preprocess.json").read_text())
     cases = [{"name": case["name"], "width": case["width"], "height": case["height"],
               "rgba": base64.b64encode(zlib.decompress(base64.b64decode(case["rgba"]))).decode()}
              for case in vectors["cases"]]
@@ -314,4 +324,64 @@ def test_a_missing_model_is_reported_on_the_page(browser, site_url):
     page.get_by_test_id("status").filter(has_text="Error").wait_for()
     assert prediction(page).startswith("?") and "failed to load" in prediction(page)
     assert any("404" in error for error in errors), errors
+    context.close()
+
+
+def _with_build(context, site, **changes):
+    """Serve the site's build.json with ``changes``."""
+    manifest = {**json.loads((site[0] / "build.json").read_text()), **changes}
+    context.route("**/build.json", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                                body=json.dumps(manifest)))
+
+
+def test_the_page_answers_with_the_rule_of_its_build(open_page, browser, site, site_url):
+    """A build whose rule is stricter makes the same drawn one "not sure", worded as answers.py words it."""
+    page = open_page()
+    assert page.evaluate("window.digitglyph.rule") == site[1]["answer_rule"]
+    context = browser.new_context()
+    _with_build(context, site, answer_rule={"unsure_below": 1.0})
+    strict = context.new_page()
+    strict.goto(site_url)
+    assert strict.evaluate("window.digitglyph.ready")["rule"] == {"unsure_below": 1.0, "not_a_digit_at": 1.01}
+    draw_with_mouse(strict, ONE)
+    answer, text = assert_page_words_its_answer_like_python(strict)
+    assert answer.status == "unsure" and text.startswith("? not sure (maybe 1, "), text
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def eleven_output_model(tmp_path_factory):
+    """A small untrained TF.js graph model with 11 outputs (ten digits and "not a digit")."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.Flatten()(keras.layers.Conv2D(3, 3, strides=2, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(11, activation="softmax")(x))
+    model_dir = tmp_path_factory.mktemp("eleven") / "model"
+    convert(model, model_dir, "float32")
+    return model, model_dir
+
+
+def test_an_eleven_output_model_shows_ten_bars_and_says_not_a_digit(browser, site, site_url, eleven_output_model):
+    model, model_dir = eleven_output_model
+    context = browser.new_context()
+    context.route("**/model/*", lambda route: route.fulfill(path=model_dir / route.request.url.rsplit("/", 1)[1]))
+    _with_build(context, site, answer_rule={"unsure_below": 0.6, "not_a_digit_at": 0.05}, outputs=11)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(site_url)
+    page.evaluate("window.digitglyph.ready")
+    draw_with_mouse(page, SEVEN)
+    last = page.evaluate("window.digitglyph.last")
+    assert len(last["outputs"]) == 11 and len(last["probabilities"]) == 10
+    expected = np.asarray(model(network_input(np.array(last["input"], np.uint8).reshape(1, 28, 28)), training=False))[0]
+    assert np.abs(np.array(last["outputs"]) - expected).max() <= TOLERANCE
+    answer, text = assert_page_words_its_answer_like_python(page)
+    assert answer.status == "not_a_digit" and text == "\u2717 not a digit · #2", text
+    assert page.locator("#bars li").count() == 10
+    digits = np.array(page.evaluate("images => window.digitglyph.predictMnist(images)", [0] * 784))
+    assert digits.shape == (1, 10) and abs(digits.sum() - 1) < 1e-6, "predictMnist: the ten digits renormalised"
+    assert errors == []
     context.close()

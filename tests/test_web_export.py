@@ -8,7 +8,15 @@ import shutil
 import numpy as np
 import pytest
 
-from digitglyph.export import ExportError, build_site, run_in_tfjs, verify_model_json
+from digitglyph.answers import AnswerRule
+from digitglyph.export import (
+    ExportError,
+    build_site,
+    check_graph_model,
+    convert,
+    run_in_tfjs,
+    verify_model_json,
+)
 
 pytestmark = pytest.mark.node
 
@@ -37,14 +45,18 @@ def tiny_site(tmp_path_factory, tiny_model):
 
 def test_build_writes_the_whole_site_and_a_manifest(tiny_site):
     out, manifest = tiny_site
-    for relative in ("index.html", "src/app.js", "src/preprocess.js", "src/style.css", "model/model.json",
+    for relative in ("index.html", "src/app.js", "src/sketch.js", "src/answers.js", "src/preprocess.js",
+                     "src/style.css", "model/model.json",
                      "vendor/tf-core.es2017.min.js", "vendor/tf-backend-cpu.es2017.min.js",
                      "vendor/tf-converter.es2017.min.js"):
         assert (out / relative).is_file(), relative
     assert json.loads((out / "build.json").read_text()) == manifest
     assert manifest["model_version"].startswith("tiny-")
     assert manifest["weights"] == "float32" and manifest["check"]["max_abs_difference"] <= 1e-4
-    assert set(manifest["files"]) == {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()} - {"build.json"}
+    built = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()}
+    assert set(manifest["files"]) == built - {"build.json"}
+    assert manifest["answer_rule"] == AnswerRule().as_dict(), "no metrics.json beside the model: the defaults"
+    assert manifest["outputs"] == 10
     model_json = verify_model_json(out / "model")
     assert model_json["format"] == "graph-model"
 
@@ -79,7 +91,7 @@ def test_a_wrong_signature_is_refused(tiny_site, tmp_path):
     def widen(model_json, _):
         next(iter(model_json["signature"]["outputs"].values()))["tensorShape"]["dim"][1]["size"] = "26"
 
-    with pytest.raises(ExportError, match=r"\(-1, 10\)"):
+    with pytest.raises(ExportError, match=r"\(-1, 10\) output \(or \(-1, 11\)"):
         verify_model_json(_broken_copy(tiny_site, tmp_path, widen))
 
 
@@ -139,3 +151,41 @@ def test_a_deployable_model_exports_float16_without_losing_agreement(tiny_model,
 def test_build_rejects_unknown_weight_types(tiny_model, tmp_path):
     with pytest.raises(ExportError, match="float16"):
         build_site(tiny_model, tmp_path / "dist", weights="int8")
+
+
+def _small_model(outputs: int, activation: str = "softmax"):
+    import keras
+
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.Flatten()(keras.layers.Conv2D(3, 3, strides=2, activation="relu")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(outputs, activation=activation)(x))
+
+
+def test_an_eleven_output_model_passes_the_tfjs_parity_check(tmp_path):
+    """Ten digits and "not a digit": TF.js reproduces all eleven outputs."""
+    model = _small_model(11)
+    convert(model, tmp_path / "model", "float32")
+    assert verify_model_json(tmp_path / "model")["format"] == "graph-model"
+    check = check_graph_model(tmp_path / "model", model)
+    assert check["outputs"] == 11 and check["max_abs_difference"] <= 1e-4
+    outputs = run_in_tfjs(tmp_path / "model", np.zeros((2, 28, 28), np.uint8))
+    assert outputs.shape == (2, 11) and np.allclose(outputs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_a_model_whose_outputs_are_not_probabilities_is_refused(tmp_path):
+    model = _small_model(10, activation=None)  # logits
+    convert(model, tmp_path / "model", "float32")
+    with pytest.raises(ExportError, match="not probabilities"):
+        check_graph_model(tmp_path / "model", model)
+
+
+def test_the_build_carries_the_answer_rule_recorded_beside_the_model(tiny_model, tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shutil.copyfile(tiny_model, model_dir / "tiny.keras")
+    rule = {"unsure_below": 0.5, "not_a_digit_at": 0.42}
+    (model_dir / "metrics.json").write_text(json.dumps({"answer_rule": rule}))
+    manifest = build_site(model_dir / "tiny.keras", tmp_path / "dist", weights="float32")
+    assert manifest["answer_rule"] == rule
+    assert json.loads((tmp_path / "dist" / "build.json").read_text())["answer_rule"] == rule

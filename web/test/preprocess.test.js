@@ -51,3 +51,10 @@ test('the longer side becomes 20 pixels, keeping the aspect ratio', () => {
 test('bad input is refused with a clear error', () => {
   assert.throws(() => inkMap({ width: 10, height: 10, data: new Uint8ClampedArray(10) }), /RGBA ImageData/);
 });
+
+test('networkInput is the one /255 conversion to float32 in [0, 1]', async () => {
+  const { networkInput } = await import('../src/preprocess.js');
+  const input = networkInput(new Uint8ClampedArray([0, 51, 255]));
+  assert.ok(input instanceof Float32Array);
+  assert.deepEqual(Array.from(input), [0, Math.fround(0.2), 1]);
+});

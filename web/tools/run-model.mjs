@@ -3,7 +3,7 @@
 //   node tools/run-model.mjs MODEL_DIR INPUTS.f32 OUTPUTS.f32
 //
 // INPUTS.f32 holds N*28*28 little-endian float32 pixels in [0, 1]; OUTPUTS.f32 receives
-// N*10 float32 probabilities.  Prints a JSON summary.  Exits non-zero (with the reason)
+// N*K float32 outputs (K = 10 digit probabilities, or 11 with "not a digit").  Prints a JSON summary.  Exits non-zero (with the reason)
 // when TF.js cannot load or run the model: digitglyph.export relies on that.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,7 +36,11 @@ const pixels = new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
 const count = pixels.length / 784;
 if (!Number.isInteger(count) || count < 1) throw new Error(`${inputsPath} does not hold whole 28x28 images`);
 const output = tf.tidy(() => model.predict(tf.tensor4d(pixels, [count, 28, 28, 1])));
-if (output.shape.join() !== [count, 10].join()) throw new Error(`model output has shape ${output.shape}, expected [${count},10]`);
-const probabilities = output.dataSync();
-writeFileSync(outputsPath, Buffer.from(probabilities.buffer, probabilities.byteOffset, probabilities.byteLength));
-console.log(JSON.stringify({ backend: tf.getBackend(), tfjs: tf.version_core, images: count, inputs: model.inputs.map((input) => input.name) }));
+const [rows, width] = output.shape;
+if (output.rank !== 2 || rows !== count || (width !== 10 && width !== 11)) {
+  throw new Error(`model output has shape [${output.shape}], expected [${count},10] or [${count},11]`);
+}
+const values = output.dataSync();
+writeFileSync(outputsPath, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+console.log(JSON.stringify({ backend: tf.getBackend(), tfjs: tf.version_core, images: count, outputs: width,
+  inputs: model.inputs.map((input) => input.name) }));
