@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from digitglyph import Prediction, Recognizer
+from digitglyph.answers import AnswerRule
 from digitglyph.strokes import drawn_digits
 
 
@@ -46,7 +47,8 @@ def test_drawn_digits_are_recognized(recognizer, mnist):
     digits = drawn_digits(60, seed=11, images=images, labels=labels)
     predictions = [recognizer.predict_canvas(d.render()) for d in digits]
     assert all(isinstance(p, Prediction) and p.model_input.shape == (28, 28) for p in predictions)
-    correct = sum(p.digit == d.label for p, d in zip(predictions, digits))
+    assert all(len(p.probabilities) == 10 and p.not_a_digit == 0.0 for p in predictions)
+    correct = sum(p.digit == d.label for p, d in zip(predictions, digits, strict=True))
     assert correct >= 55, f"{correct}/60 drawn digits recognized"
 
 
@@ -58,26 +60,33 @@ def test_empty_and_near_empty_canvases_never_guess(recognizer):
         assert prediction.digit is None and prediction.status == "empty" and prediction.model_input is None
 
 
-def test_scribbles_are_unsure_rather_than_confident(recognizer):
-    """A filled blob is no digit: the answer is None with status 'unsure', or at least not confident."""
-    blob = np.zeros((280, 280, 4), np.uint8)
-    blob[40:240, 40:240, 3] = 255
-    prediction = recognizer.predict_canvas(blob)
-    assert prediction.model_input is not None
-    if prediction.digit is not None:
-        assert prediction.confidence >= recognizer.threshold
-    else:
-        assert prediction.status == "unsure" and prediction.confidence < recognizer.threshold
+def test_answers_follow_the_rule_around_the_top_probability(recognizer, mnist):
+    """Just above a drawing's top probability the answer is "unsure" (digit None, best guess kept); just below, ok."""
+    _, (images, labels) = mnist
+    canvas = drawn_digits(1, seed=3, images=images, labels=labels)[0].render()
+    sure = recognizer.predict_canvas(canvas)
+    assert sure.status == "ok" and sure.digit == sure.best_guess and sure.not_a_digit == 0.0
+    above = Recognizer(recognizer.runtime, recognizer.version, threshold=sure.confidence + 1e-6)
+    below = Recognizer(recognizer.runtime, recognizer.version, threshold=sure.confidence - 1e-6)
+    unsure = above.predict_canvas(canvas)
+    assert (unsure.status, unsure.digit, unsure.best_guess) == ("unsure", None, sure.digit)
+    assert unsure.probabilities == sure.probabilities and above.threshold == sure.confidence + 1e-6
+    assert below.predict_canvas(canvas).digit == sure.digit
+    never = Recognizer(recognizer.runtime, recognizer.version, rule=AnswerRule(not_a_digit_at=1e-9))
+    assert never.predict_canvas(canvas).status == "ok"  # a 10-output model never answers "not a digit"
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((28, 28), np.uint8), "batch"),
-    (np.zeros((3, 28, 27), np.uint8), r"shape \(N, 28, 28\)"),
-    (np.zeros((0, 28, 28), np.uint8), "empty batch"),
-    (np.zeros((2, 28, 28), np.float32), "uint8"),
-    (np.full((2, 28, 28), np.nan), "NaN"),
-    (np.array([["a"] * 28] * 28 * 2).reshape(2, 28, 28), "uint8"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((28, 28), np.uint8), "batch"),
+        (np.zeros((3, 28, 27), np.uint8), r"shape \(N, 28, 28\)"),
+        (np.zeros((0, 28, 28), np.uint8), "empty batch"),
+        (np.zeros((2, 28, 28), np.float32), "uint8"),
+        (np.full((2, 28, 28), np.nan), "NaN"),
+        (np.array([["a"] * 28] * 28 * 2).reshape(2, 28, 28), "uint8"),
+    ],
+)
 def test_bad_batches_get_clear_errors(recognizer, bad, message):
     with pytest.raises(ValueError, match=message):
         recognizer.predict_mnist(bad)
@@ -90,3 +99,18 @@ def test_loading_a_missing_or_bad_model_is_clear(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a loadable Keras model"):
         Recognizer.load(bad)
+    bad_light = tmp_path / "bad.tflite"
+    bad_light.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match=r"bad\.tflite is not a LiteRT model"):
+        Recognizer.load(bad_light)
+
+
+def test_a_model_of_another_shape_is_refused(tmp_path):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))).save(
+        tmp_path / "cifar.keras"
+    )
+    with pytest.raises(ValueError, match=r"cifar\.keras maps \(None, 32, 32, 3\)"):
+        Recognizer.load(tmp_path / "cifar.keras")
