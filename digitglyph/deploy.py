@@ -89,8 +89,8 @@ def ship(run_dir, out="models", data_dir=None) -> dict:
     """Make ``run_dir``'s selected model deployable, measure it, and write it with its metrics to ``out``."""
     import keras
 
+    from .data.sources import evaluation_data
     from .evaluate import measure
-    from .train import validation_and_test
 
     run_dir, out = Path(run_dir), Path(out)
     run_metrics_path = run_dir / "metrics.json"
@@ -100,9 +100,10 @@ def ship(run_dir, out="models", data_dir=None) -> dict:
     trained = keras.models.load_model(run_dir / "model.keras", compile=False)
     model = deployable(trained)
     parameters = run_metrics["parameters"]
-    if data_dir is None and parameters.get("data_dir") and Path(parameters["data_dir"]).is_dir():
-        data_dir = parameters["data_dir"]  # else $DIGITGLYPH_DATA or the cache
-    metrics = measure(model, *validation_and_test(data_dir, parameters["validation_size"], parameters["seed"]))
+    # the run's data directories if they are still there, else $DIGITGLYPH_DATA / $DIGITGLYPH_PEN_DATA or the cache
+    here = {key: parameters[key] for key in ("data_dir", "pen_dir") if parameters.get(key)
+            and Path(parameters[key]).is_dir()}
+    metrics = measure(model, *evaluation_data(parameters, data_dir or here.get("data_dir"), here.get("pen_dir")))
     metrics.update({
         **{k: run_metrics[k] for k in ("epochs_trained", "wall_time_s", "parameters", "package_version",
                                        "git_commit", "train_size") if k in run_metrics},

@@ -60,12 +60,86 @@ def evaluate_model(model, images: np.ndarray, labels: np.ndarray) -> dict:
     return summarize(probabilities(model, images), np.asarray(labels))
 
 
-def measure(model, validation, test) -> dict:
-    """What a run or a shipped model records: :func:`summarize` on ``test`` plus the validation accuracy
-    (both ``(images, labels)``, images float (N,28,28,1) in [0,1])."""
-    x_val, y_val = validation
-    metrics = evaluate_model(model, *test)
-    metrics["validation_accuracy"] = float(np.mean(probabilities(model, x_val).argmax(1) == np.asarray(y_val)))
+# The not-a-digit threshold is the lowest that rejects at most these shares of validation digits.
+FALSE_REJECTION_BUDGET = {"pen_digits": 0.0025, "mnist": 0.001}
+
+
+def statuses(outputs: np.ndarray, rule) -> np.ndarray:
+    """``answers.decide``'s status for each row of ``outputs`` (N, 10 or 11), vectorised."""
+    outputs = np.asarray(outputs)
+    status = np.where(outputs[:, :10].max(1) < rule.unsure_below, "unsure", "ok").astype(object)
+    if outputs.shape[1] > 10:
+        status[outputs[:, 10] >= rule.not_a_digit_at] = "not_a_digit"
+    return status.astype(str)
+
+
+def choose_not_a_digit_threshold(validation_outputs: dict, budget: dict = FALSE_REJECTION_BUDGET) -> float:
+    """The lowest not-a-digit threshold under which no validation digit set loses more than its budget:
+    the (1 - budget) quantile of each set's not-a-digit output, the largest of them, nudged above it."""
+    from .answers import NEVER
+
+    thresholds = []
+    for name, share in budget.items():
+        if name in validation_outputs and validation_outputs[name].shape[1] > 10:
+            scores = np.sort(validation_outputs[name][:, 10])
+            allowed = int(np.floor(share * len(scores)))  # this many may reach the threshold
+            thresholds.append(float(np.nextafter(scores[len(scores) - allowed - 1], 2.0)))
+    return min(max(thresholds), NEVER) if thresholds else NEVER
+
+
+def digit_set_report(outputs: np.ndarray, evaluation, rule) -> dict:
+    """Accuracy on labelled digits (argmax of the digit outputs), the share rejected as not a digit, and
+    accuracy counting a rejection as an error; per source (site) too."""
+    predicted = outputs[:, :10].argmax(1)
+    correct = predicted == evaluation.labels
+    rejected = statuses(outputs, rule) == "not_a_digit"
+    report = {"count": int(len(correct)), "accuracy": float(correct.mean()),
+              "rejected": float(rejected.mean()), "accuracy_rejection_as_error": float((correct & ~rejected).mean()),
+              "by_source": {}}
+    for source in np.unique(evaluation.sources):
+        members = evaluation.sources == source
+        report["by_source"][str(source)] = {"count": int(members.sum()), "accuracy": float(correct[members].mean()),
+                                            "rejected": float(rejected[members].mean())}
+    return report
+
+
+def non_digit_report(outputs: np.ndarray, evaluation, rule) -> dict:
+    """The share of non-digits answered "not a digit", overall, per character and per source."""
+    rejected = statuses(outputs, rule) == "not_a_digit"
+    report = {"count": int(len(rejected)), "rejected": float(rejected.mean()), "by_character": {},
+              "by_source": {}}
+    for key, values in (("by_character", evaluation.characters), ("by_source", evaluation.sources)):
+        for value in np.unique(values):
+            members = values == value
+            report[key][str(value)] = {"count": int(members.sum()), "rejected": float(rejected[members].mean())}
+    return report
+
+
+def measure(model, validation: dict, test: dict) -> dict:
+    """What a run or a shipped model records.  ``validation`` and ``test`` map names to
+    ``data.sources.Evaluation`` (uint8 images): "mnist" always, "pen_digits" and "non_digits" with pen data.
+
+    MNIST test gets :func:`summarize` (the model as a 10-way digit classifier) at the top level; the
+    not-a-digit threshold is chosen on validation only (:func:`choose_not_a_digit_threshold`); every set is
+    then reported in ``sources`` (``validation/<name>``, ``test/<name>``) under that answer rule.
+    """
+    from .answers import UNSURE_BELOW, AnswerRule, digit_probabilities
+    from .preprocess import network_input
+
+    outputs = {split: {name: probabilities(model, network_input(evaluation.images))
+                       for name, evaluation in sets.items()}
+               for split, sets in (("validation", validation), ("test", test))}
+    rule = AnswerRule(UNSURE_BELOW, choose_not_a_digit_threshold(outputs["validation"]))
+    metrics = summarize(digit_probabilities(outputs["test"]["mnist"]), test["mnist"].labels)
+    metrics["validation_accuracy"] = float(np.mean(outputs["validation"]["mnist"][:, :10].argmax(1)
+                                                   == validation["mnist"].labels))
+    metrics["answer_rule"] = rule.as_dict()
+    metrics["outputs"] = int(outputs["test"]["mnist"].shape[1])
+    metrics["sources"] = {}
+    for split, sets in (("validation", validation), ("test", test)):
+        for name, evaluation in sets.items():
+            report = non_digit_report if name == "non_digits" else digit_set_report
+            metrics["sources"][f"{split}/{name}"] = report(outputs[split][name], evaluation, rule)
     return metrics
 
 

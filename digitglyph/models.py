@@ -24,10 +24,19 @@ def register(name: str, description: str):
     return decorator
 
 
-def build(name: str) -> keras.Model:
+def build(name: str, classes: int = 10) -> keras.Model:
+    """A new model of architecture ``name`` with ``classes`` softmax outputs (10 digits, or 11 with
+    "not a digit" last): the registry's builder with its final Dense layer made that wide."""
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; choose one of: {', '.join(sorted(ARCHITECTURES))}")
-    return ARCHITECTURES[name]()
+    model = ARCHITECTURES[name]()
+    if classes == 10:
+        return model
+    last = model.layers[-1]
+    if not isinstance(last, layers.Dense) or last.units != 10:
+        raise ValueError(f"{name} does not end in a 10-unit Dense layer, so it cannot be widened")
+    config = {**last.get_config(), "units": classes}
+    return keras.Model(model.inputs, layers.Dense.from_config(config)(last.input), name=model.name)
 
 
 def multiply_adds(model: keras.Model) -> int:

@@ -58,6 +58,10 @@ class TrainConfig:
     corrections_db: str | None = None
     corrections_weight: int = 5
     redrawn_digits: int = 0
+    pen_digits: int = 0
+    not_a_digit: int = 0
+    pen_variants: int = 4
+    pen_dir: str | None = None
     initial_model: str | None = None
     time_budget_s: float | None = None
     selection: str = "best_validation"
@@ -92,6 +96,14 @@ class TrainConfig:
             problems.append(f"corrections_db={self.corrections_db!r} does not exist")
         if not isinstance(self.redrawn_digits, (int, np.integer)) or self.redrawn_digits < 0:
             problems.append(f"redrawn_digits={self.redrawn_digits!r} must be a non-negative integer")
+        for name in ("pen_digits", "not_a_digit"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+                problems.append(f"{name}={value!r} must be a non-negative integer")
+        if not isinstance(self.pen_variants, (int, np.integer)) or not 1 <= self.pen_variants <= 16:
+            problems.append(f"pen_variants={self.pen_variants!r} must be an integer from 1 to 16")
+        if self.pen_dir is not None and not Path(self.pen_dir).expanduser().is_dir():
+            problems.append(f"pen_dir={self.pen_dir!r} is not a directory")
         if self.initial_model is not None and not Path(self.initial_model).expanduser().is_file():
             problems.append(f"initial_model={self.initial_model!r} does not exist")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
@@ -135,64 +147,12 @@ def configure_threads(threads: int | None) -> None:
             pass
 
 
-def model_input(images: np.ndarray, labels: np.ndarray):
-    """uint8 ``(N,28,28)`` images and labels -> float32 ``(N,28,28,1)`` in [0,1] and int32 labels."""
-    return (images.astype(np.float32) / 255.0)[..., None], labels.astype(np.int32)
+def _dataset(data, config: TrainConfig, training: bool):
+    """Batches for ``fit``.
 
-
-def validation_and_test(data_dir, validation_size: int, seed: int):
-    """A run's validation split (from the training images) and the test set, as :func:`model_input`."""
-    from .data import load_mnist, train_validation_split
-
-    (x_train, y_train), test = load_mnist(data_dir)
-    _, validation = train_validation_split(x_train, y_train, validation_size, seed)
-    return model_input(*validation), model_input(*test)
-
-
-def load_training_data(config: TrainConfig):
-    """Train/validation/test arrays as float32 ``(N,28,28,1)`` in [0,1] plus int labels."""
-    from .data import load_mnist, train_validation_split
-
-    (x_train, y_train), test = load_mnist(config.data_dir)
-    (x_fit, y_fit), validation = train_validation_split(x_train, y_train, config.validation_size, config.seed)
-    if config.train_subset is not None and config.train_subset < len(x_fit):
-        order = np.random.default_rng(config.seed).permutation(len(x_fit))[: config.train_subset]
-        x_fit, y_fit = x_fit[order], y_fit[order]
-    if config.redrawn_digits:
-        x_redrawn, y_redrawn = _redrawn(x_fit, y_fit, config.redrawn_digits, config.seed)
-        x_fit, y_fit = np.concatenate([x_fit, x_redrawn]), np.concatenate([y_fit, y_redrawn])
-    if config.corrections_db:
-        from .corrections import CorrectionStore
-
-        x_extra, y_extra = CorrectionStore(config.corrections_db).export_arrays()
-        if len(x_extra):
-            x_fit = np.concatenate([x_fit] + [x_extra] * config.corrections_weight)
-            y_fit = np.concatenate([y_fit] + [y_extra] * config.corrections_weight)
-    return model_input(x_fit, y_fit), model_input(*validation), model_input(*test)
-
-
-def _redrawn(images, labels, count: int, seed: int):
-    """Pen-redrawn training digits (slow to make: cached per count, seed and source images)."""
-    import hashlib
-
-    from .data import default_data_dir
-    from .strokes import redrawn_mnist
-
-    key = hashlib.sha256(images[:: max(1, len(images) // 500)].tobytes()).hexdigest()[:12]
-    cache = default_data_dir().parent / f"redrawn-{count}-{seed}-{key}.npz"
-    if cache.exists():
-        with np.load(cache) as stored:
-            return stored["x"], stored["y"]
-    x, y = redrawn_mnist(images, labels, count, seed=seed)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, x=x, y=y)
-    os.replace(tmp, cache)
-    return x, y
-
-
-def _dataset(images, labels, config: TrainConfig, training: bool):
-    """Batches for ``fit``: shuffled and augmented for training, as they are for validation.
+    Training (``data`` a :class:`~digitglyph.data.sources.RunData`): every epoch shuffles the examples and
+    shows each one a variant drawn at random from its candidates (a pen character's renderings, a slot's
+    non-digits), then augments the batch.  Evaluation (``data`` an ``(images, labels)`` pair): as it is.
 
     tf.data's autotuning is switched off (fixed parallelism and prefetch instead).  With it on, the
     end of every epoch destroys an iterator whose autotuning thread may be asleep for up to a minute
@@ -202,15 +162,28 @@ def _dataset(images, labels, config: TrainConfig, training: bool):
     import tensorflow as tf
 
     from .augment import augment_batch
+    from .preprocess import network_input
 
     parallel = max(1, config.threads or os.cpu_count() or 1)
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     if training:
-        dataset = dataset.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(config.batch_size)
-    if training and config.augment:
-        augment = config.augment_config
-        dataset = dataset.map(lambda x, y: (augment_batch(x, augment), y), num_parallel_calls=parallel)
+        epochs = iter(range(1 << 30))
+        batch = config.batch_size
+
+        def batches():  # called once per epoch
+            rng = np.random.default_rng([config.seed, next(epochs)])
+            order = rng.permutation(data.train_size)
+            chosen = data.candidates[order, rng.integers(0, data.candidates.shape[1], data.train_size)]
+            for start in range(0, data.train_size, batch):
+                yield network_input(data.pool[chosen[start:start + batch]]), data.labels[order[start:start + batch]]
+
+        dataset = tf.data.Dataset.from_generator(batches, output_signature=(
+            tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int64)))
+        if config.augment:
+            augment = config.augment_config
+            dataset = dataset.map(lambda x, y: (augment_batch(x, augment), y), num_parallel_calls=parallel)
+    else:
+        images, labels = data
+        dataset = tf.data.Dataset.from_tensor_slices((network_input(images), labels)).batch(config.batch_size)
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.prefetch(2).with_options(options)
@@ -286,6 +259,7 @@ def _callbacks(config: TrainConfig, run_dir: Path, test_data, wall: RunClock):
     import keras
 
     from .evaluate import probabilities
+    from .preprocess import network_input
 
     class EpochClock(keras.callbacks.Callback):
         """Elapsed seconds (over all resumed sessions), learning rate, optional test accuracy, time budget.
@@ -315,10 +289,9 @@ def _callbacks(config: TrainConfig, run_dir: Path, test_data, wall: RunClock):
             logs["epoch_seconds"] = time.perf_counter() - self.start
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             if config.report_test_each_epoch:
-                x_test, y_test = test_data
                 with wall.excluding():
-                    predictions = probabilities(self.model, x_test)
-                logs["test_accuracy_report_only"] = float(np.mean(predictions.argmax(1) == y_test))
+                    predictions = probabilities(self.model, network_input(test_data.images))
+                logs["test_accuracy_report_only"] = float(np.mean(predictions[:, :10].argmax(1) == test_data.labels))
             logs["wall_seconds"] = wall()
             if config.time_budget_s and logs["wall_seconds"] >= config.time_budget_s:
                 self.model.stop_training = True
@@ -376,29 +349,32 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
     configure_threads(config.threads)
     import keras
 
+    from .data.sources import run_data
     from .evaluate import measure
     from .models import build
 
     keras.utils.set_random_seed(config.seed)
-    (x_fit, y_fit), (x_val, y_val), (x_test, y_test) = load_training_data(config)
-    train_data = _dataset(x_fit, y_fit, config, training=True)
-    steps = int(np.ceil(len(x_fit) / config.batch_size))
-    model = build(config.architecture)
-    if config.initial_model:  # fine-tuning: start from trained weights of the same architecture
-        model.set_weights(keras.models.load_model(config.initial_model, compile=False).get_weights())
+    data = run_data(config)
+    classes = data.classes
+    train_data = _dataset(data, config, training=True)
+    steps = int(np.ceil(data.train_size / config.batch_size))
+    model = build(config.architecture, classes)
+    if config.initial_model:  # fine-tuning: start from trained weights (a new output layer if the classes differ)
+        _load_initial_weights(model, config.initial_model)
     loss = keras.losses.SparseCategoricalCrossentropy() if not config.label_smoothing else \
         keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    mnist_validation = data.validation["mnist"]
+    y_val_fit = mnist_validation.labels
     if config.label_smoothing:
-        train_data = train_data.map(lambda x, y: (x, _one_hot(y)))
-        y_val_fit = keras.utils.to_categorical(y_val, 10)
-    else:
-        y_val_fit = y_val
+        train_data = train_data.map(lambda x, y: (x, _one_hot(y, classes)))
+        y_val_fit = keras.utils.to_categorical(y_val_fit, classes)
     model.compile(optimizer=_optimizer(config, steps), loss=loss, metrics=["accuracy"])
 
     wall = RunClock(run_dir)
     try:
-        model.fit(train_data, epochs=config.epochs, validation_data=_dataset(x_val, y_val_fit, config, training=False),
-                  callbacks=_callbacks(config, run_dir, (x_test, y_test), wall) + list(callbacks), verbose=0)
+        model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps,
+                  validation_data=_dataset((mnist_validation.images, y_val_fit), config, training=False),
+                  callbacks=_callbacks(config, run_dir, data.test["mnist"], wall) + list(callbacks), verbose=0)
     finally:
         wall.save()
     wall_time = wall()
@@ -410,7 +386,7 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
         selected = model
     selected.save(run_dir / "model.keras")
     history = read_history(run_dir)
-    metrics = measure(selected, (x_val, y_val), (x_test, y_test))
+    metrics = measure(selected, data.validation, data.test)
     metrics.update({
         "epochs_trained": len(history),
         "wall_time_s": wall_time,
@@ -418,15 +394,34 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
         "parameters": asdict(config),
         "package_version": _version(),
         "git_commit": git_commit(),
-        "train_size": int(len(x_fit)),
+        "train_size": int(data.train_size),
     })
     write_json_atomic(metrics_path, metrics)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return metrics
 
 
+def _load_initial_weights(model, path) -> None:
+    """Every layer's weights from ``path``; a final layer of another width (10 -> 11 outputs) keeps its new
+    initialisation for the added outputs and takes the trained ones for the others."""
+    import keras
+
+    initial = keras.models.load_model(path, compile=False)
+    for layer, trained in zip(model.layers, initial.layers):
+        new, old = layer.get_weights(), trained.get_weights()
+        if [w.shape for w in new] == [w.shape for w in old]:
+            layer.set_weights(old)
+        elif len(new) == len(old) == 2 and new[0].shape[:-1] == old[0].shape[:-1]:
+            width = old[0].shape[-1]
+            new[0][..., :width], new[1][:width] = old[0], old[1]
+            layer.set_weights(new)
+        else:
+            raise ValueError(f"initial_model={path}: layer {layer.name!r} has weights {[w.shape for w in old]}, "
+                             f"this architecture needs {[w.shape for w in new]}")
+
+
 # Settings that do not change what a run computes: a run may be resumed or reused with other values.
-NOT_IDENTITY = ("threads", "data_dir", "report_test_each_epoch")
+NOT_IDENTITY = ("threads", "data_dir", "pen_dir", "report_test_each_epoch")
 
 
 def _check_same_run(previous: dict, config: TrainConfig, run_dir: Path, what: str) -> None:
@@ -443,10 +438,10 @@ def _check_same_run(previous: dict, config: TrainConfig, run_dir: Path, what: st
                          "use another run directory or delete this one")
 
 
-def _one_hot(labels):
+def _one_hot(labels, classes: int):
     import tensorflow as tf
 
-    return tf.one_hot(labels, 10)
+    return tf.one_hot(labels, classes)
 
 
 def _version() -> str:

@@ -1,6 +1,7 @@
 """MNIST loading: good, missing, truncated and corrupted files, npz, and the split."""
 
 import gzip
+import io
 import shutil
 
 import numpy as np
@@ -84,3 +85,52 @@ def test_validation_split_is_disjoint_stratified_and_from_training(mnist):
     assert np.abs(counts - np.bincount(y_train) / 60000).max() < 0.002
     again = train_validation_split(x_train, y_train, 5000, seed=0)[1][1]
     assert np.array_equal(again, y_val)
+
+
+def test_training_data_includes_the_corrections(tmp_path, mnist_dir):
+    """Corrections are one of the data layer's sources: each repeated corrections_weight times."""
+    from digitglyph.corrections import CorrectionStore
+    from digitglyph.data.sources import run_data
+    from digitglyph.train import TrainConfig
+
+    store = CorrectionStore(tmp_path / "c.sqlite")
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 12:16] = 255
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[40:240, 120:160, 3] = 255
+    store.add([[(140.0, 40.0), (140.0, 240.0)]], canvas, image, 7, 1, "test-model")
+    config = TrainConfig(train_subset=100, data_dir=str(mnist_dir), corrections_db=str(store.path))
+    data = run_data(config)
+    assert data.train_size == 100 + config.corrections_weight and data.classes == 10
+    assert (data.labels[-config.corrections_weight:] == 1).all()
+    np.testing.assert_array_equal(data.pool[data.candidates[-1, 0]], image)
+    assert set(data.validation) == set(data.test) == {"mnist"}
+
+
+def test_npz_with_the_right_shapes_but_wrong_content_is_refused(mnist, tmp_path):
+    """Issue 17 item 8: an all-zero npz of MNIST's shapes used to load as MNIST."""
+    (x_train, y_train), (x_test, y_test) = mnist
+    np.savez_compressed(tmp_path / "mnist.npz", x_train=np.zeros_like(x_train), y_train=y_train,
+                        x_test=x_test, y_test=y_test)
+    with pytest.raises(MnistDataError, match=r"mnist.npz \(x_train\) has the wrong content"):
+        load_mnist(tmp_path, download=False)
+
+
+def test_a_download_is_verified_before_it_takes_the_real_name(tmp_path, monkeypatch):
+    """Issue 17 item 8: a truncated download used to be moved under the real file name before it was checked."""
+    import urllib.request
+
+    from digitglyph.data import mnist as mnist_module
+
+    class Truncated(io.BytesIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Truncated(gzip.compress(b"\0\0\x08\x03")))
+    with pytest.raises(MnistDataError, match="could not be downloaded .*wrong content"):
+        mnist_module._download("t10k-labels-idx1-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz",
+                               mnist_module.FILES["test_labels"][1])
+    assert list(tmp_path.iterdir()) == []  # no file under the real name, no temporary left behind

@@ -4,9 +4,10 @@
 from a directory chosen in this order: the ``data_dir`` argument, the
 ``DIGITGLYPH_DATA`` environment variable, then a per-user cache directory.  When
 the files are missing there and the machine is online, the standard files are
-downloaded.  Every file's *uncompressed* content is checked against its published
-sha256 (the gzip wrapper itself may legitimately differ between mirrors), so a
-truncated or corrupted copy is reported as such instead of surfacing as a numpy
+downloaded.  Every file's *uncompressed* content, and every array of an ``mnist.npz``,
+is checked against its published sha256 (the gzip wrapper itself may legitimately
+differ between mirrors), and a download is checked before it takes its real name, so
+a truncated or corrupted copy is reported as such instead of surfacing as a numpy
 error deep inside training.
 """
 
@@ -89,22 +90,39 @@ def _parse_idx(raw: bytes, path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _download(name: str, target: Path) -> None:
+def _download(name: str, target: Path, sha256: str) -> None:
+    """Fetch ``name`` into a temporary file, verify it, and only then give it its real name."""
     target.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for mirror in MIRRORS:
         try:
             with urllib.request.urlopen(mirror + name, timeout=30) as response, \
-                    tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+                    tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as tmp:
                 shutil.copyfileobj(response, tmp)
-            os.replace(tmp.name, target)  # atomic: never a half-written file under the real name
-            return
         except (urllib.error.URLError, OSError) as error:
             errors.append(f"{mirror}: {error}")
+            continue
+        try:
+            _verify(_read_gz(Path(tmp.name)), sha256, f"{mirror}{name}")
+        except MnistDataError as error:
+            errors.append(str(error))
+            os.unlink(tmp.name)
+            continue
+        os.replace(tmp.name, target)  # atomic, and only a verified file gets the real name
+        return
     raise MnistDataError(
         f"{name} is missing from {target.parent} and could not be downloaded ({'; '.join(errors)}). "
         f"Copy the four MNIST IDX .gz files there, or set {ENV_VAR} (or pass data_dir) to a directory holding them."
     )
+
+
+def _verify(raw: bytes, sha256: str, source) -> None:
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != sha256:
+        raise MnistDataError(
+            f"{source} has the wrong content (sha256 of the uncompressed data is {digest[:12]}..., "
+            f"expected {sha256[:12]}...): it is corrupted or not MNIST. Delete it and fetch it again."
+        )
 
 
 def _load_idx(directory: Path, key: str, download: bool) -> np.ndarray:
@@ -116,23 +134,27 @@ def _load_idx(directory: Path, key: str, download: bool) -> np.ndarray:
                 f"{path} is missing. Copy the MNIST IDX .gz files into {directory}, "
                 f"or set {ENV_VAR} (or pass data_dir) to a directory holding them."
             )
-        _download(name, path)
+        _download(name, path, sha256)
     raw = _read_gz(path)
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != sha256:
-        raise MnistDataError(
-            f"{path} has the wrong content (sha256 of the uncompressed data is {digest[:12]}..., "
-            f"expected {sha256[:12]}...): it is corrupted or not MNIST. Delete it and fetch it again."
-        )
+    _verify(raw, sha256, path)
     return _parse_idx(raw, path, ndim=3 if key.endswith("images") else 1)
 
 
 def _load_npz(path: Path):
+    """Keras' ``mnist.npz``, verified like the IDX files: each array is written back as the IDX file it came
+    from (header + bytes) and that content must have the published sha256."""
     try:
         with np.load(path) as archive:
             arrays = {k: archive[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, KeyError, zlib.error) as error:
         raise MnistDataError(f"{path} is not a readable Keras mnist.npz ({error}).") from None
+    names = {"x_train": "train_images", "y_train": "train_labels", "x_test": "test_images", "y_test": "test_labels"}
+    for key, name in names.items():
+        array = arrays[key]
+        if array.dtype != np.uint8:
+            raise MnistDataError(f"{path}: {key} is {array.dtype}, not the uint8 MNIST arrays.")
+        header = (0x00000800 | array.ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+        _verify(header + np.ascontiguousarray(array).tobytes(), FILES[name][1], f"{path} ({key})")
     return arrays
 
 
