@@ -25,11 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from digitglyph.browser import chromium, mouse_stroke, points_along
 
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the test suite's Chromium settings)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # Digits as strokes in fractions of the pad; 1, 4, 7 and 0 give one to three strokes each.
 DIGITS = [
@@ -42,8 +40,6 @@ DIGITS = [
 
 def main() -> int:
     options = parse_args()
-    from playwright.sync_api import sync_playwright
-
     from digitglyph.data import load_mnist
     from digitglyph.export import build_site, serve
     from digitglyph.recognizer import Recognizer
@@ -53,8 +49,7 @@ def main() -> int:
     images, labels = x_test[: options.images], y_test[: options.images]
     with tempfile.TemporaryDirectory(prefix="digitglyph-bench-") as work:
         manifest = build_site(options.model, Path(work) / "dist")
-        with serve(Path(work) / "dist", subpath="digitglyph") as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        with serve(Path(work) / "dist", subpath="digitglyph") as url, chromium() as browser:
             context = browser.new_context(viewport={"width": 1000, "height": 800})
             page = context.new_page()
             bodies = []
@@ -69,7 +64,6 @@ def main() -> int:
                 screenshot(page, options.screenshot)
             browser_probabilities = np.array(page.evaluate("images => window.digitglyph.predictMnist(images)",
                                                            images.reshape(-1).tolist()))
-            browser.close()
     python_probabilities = recognizer.predict_mnist(images)
     results = {
         "model_version": manifest["model_version"],
@@ -115,13 +109,7 @@ def stroke_latencies(page, strokes: int) -> list[float]:
 
 def draw_stroke(page, stroke) -> None:
     """One mouse stroke through points given as fractions of the pad."""
-    box = page.get_by_test_id("canvas").bounding_box()
-    points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-    page.mouse.move(*points[0])
-    page.mouse.down()
-    for point in points[1:]:
-        page.mouse.move(*point, steps=8)
-    page.mouse.up()
+    mouse_stroke(page, points_along(page.get_by_test_id("canvas").bounding_box(), stroke, per_segment=8))
 
 
 def screenshot(page, path: Path) -> None:

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from digitglyph.answers import AnswerRule, decide, wording
+from digitglyph.browser import canvas_rgba as browser_canvas_rgba
+from digitglyph.browser import mouse_stroke, points_along, touch_stroke
 from digitglyph.export import TOLERANCE, build_site, convert, serve
 from digitglyph.paths import VECTORS
 from digitglyph.preprocess import canvas_to_mnist, network_input
@@ -88,52 +90,25 @@ def settle(page) -> None:
     page.evaluate("window.digitglyph.idle()")
 
 
-def pad_points(page, stroke, per_segment=12):
+def pad_points(page, stroke):
     """Client coordinates along a stroke given as fractions of the pad."""
-    box = page.get_by_test_id("canvas").bounding_box()
-    points = []
-    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
-        for t in np.linspace(0, 1, per_segment, endpoint=False):
-            points.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
-    points.append(stroke[-1])
-    return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
+    return points_along(page.get_by_test_id("canvas").bounding_box(), stroke)
 
 
 def draw_with_mouse(page, strokes):
     for stroke in strokes:
-        points = pad_points(page, stroke)
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for point in points[1:]:
-            page.mouse.move(*point)
-        page.mouse.up()
+        mouse_stroke(page, pad_points(page, stroke))
     settle(page)
 
 
 def draw_with_touch(page, strokes):
-    session = page.context.new_cdp_session(page)
     for stroke in strokes:
-        points = pad_points(page, stroke)
-        session.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [_touch(points[0])]})
-        for point in points[1:]:
-            session.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [_touch(point)]})
-        session.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        touch_stroke(page, pad_points(page, stroke))
     settle(page)
 
 
-def _touch(point):
-    return {"x": point[0], "y": point[1], "radiusX": 4, "radiusY": 4, "force": 1, "id": 1}
-
-
 def canvas_rgba(page) -> np.ndarray:
-    width, height, data = page.evaluate("""() => {
-        const canvas = document.querySelector('[data-testid=canvas]');
-        const bytes = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-        let text = '';
-        for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-        return [canvas.width, canvas.height, btoa(text)];
-    }""")
-    return np.frombuffer(base64.b64decode(data), dtype=np.uint8).reshape(height, width, 4)
+    return browser_canvas_rgba(page, "[data-testid=canvas]")
 
 
 def alpha_at(page, rgba, client_point):
