@@ -28,31 +28,35 @@ Stable hooks (CSS classes) for tests and tools:
 ``digitglyph-clear``           clear the drawing
 ``digitglyph-correct-N``       N = 0..9: store the drawing as a correction labelled N, then
                                clear the canvas
+``digitglyph-correct-not-a-digit``  store the drawing as "not a digit" (label 10), then clear
 ``digitglyph-saved``           the outcome of the last correction: starts with ``Saved``
                                only after the database committed it
 ``digitglyph-count``           "Corrections stored: N"
 =============================  ==========================================================
 
-The page can only send pointer positions and button clicks; nothing it sends is
-executed (Voila itself refuses execute requests from the page).
+The answer is worded by :func:`digitglyph.answers.wording`, as on the web page.
+
+The page can only send pointer positions, button clicks and widget values; nothing it sends is
+executed (Voila itself refuses execute requests from the page), pointer positions are clipped to
+the canvas, and the brush slider's range and value are held to :data:`BRUSH_RANGE` whatever the
+page sets (:meth:`DrawingApp.check_brush`).
 """
 
 from __future__ import annotations
 
 import html
-import io
 import math
-import sqlite3
 
 import numpy as np
 
-from .corrections import CorrectionError, CorrectionStore
+from . import answers
+from .corrections import NOT_A_DIGIT, CorrectionError, CorrectionStore, to_png
 from .strokes import render_strokes
 
 CANVAS_SIZE = 280  # canvas pixels; the preprocessing spec's reference size
 CANVAS_CSS_SIZE = "336px"  # on screen; the pointer positions are scaled back to canvas pixels
 DEFAULT_BRUSH = CANVAS_SIZE // 14  # preprocess.py: about 1/14 of the canvas matches MNIST
-BRUSH_RANGE = (CANVAS_SIZE // 28, CANVAS_SIZE // 8)
+BRUSH_RANGE = (CANVAS_SIZE // 28, CANVAS_SIZE // 8)  # canvas pixels, at CANVAS_SIZE
 MODEL_INPUT_ZOOM = 5
 MAX_STROKES = 200
 MAX_POINTS_PER_STROKE = 5000
@@ -134,24 +138,25 @@ class Sketch:
         return render_strokes(self.strokes, self.width, self.height, self.brush_width)
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+def answer_of(prediction) -> answers.Answer:
+    """The :class:`digitglyph.answers.Answer` a Prediction stands for (what both apps word)."""
+    return answers.Answer(
+        prediction.status,
+        prediction.digit,
+        prediction.best_guess,
+        tuple(prediction.probabilities),
+        prediction.not_a_digit,
+    )
 
 
 def prediction_html(prediction, counter: int) -> str:
-    """The large digit (or ``?``) with the confidence and the recognition counter."""
-    if prediction.status == "empty":
-        head, detail = '<span class="unsure">?</span>', "draw a digit"
-    elif prediction.status == "unsure":
-        head = '<span class="unsure">?</span>'
-        detail = f"not sure (maybe {prediction.best_guess}, {prediction.confidence:.0%})"
-    else:
-        head, detail = f'<span class="digit">{prediction.digit}</span>', f"{prediction.confidence:.0%} sure"
-    return f'{head}<div class="detail">{html.escape(detail)} · #{counter}</div>'
+    """The large digit (or ``?`` / a cross) with the line under it and the recognition counter."""
+    head, detail = answers.wording(answer_of(prediction))
+    head_class = "digit" if prediction.status == "ok" else "unsure"
+    return (
+        f'<span class="{head_class}">{html.escape(head)}</span>'
+        f'<div class="detail">{html.escape(detail)} · #{counter}</div>'
+    )
 
 
 def probabilities_html(prediction) -> str:
@@ -159,15 +164,17 @@ def probabilities_html(prediction) -> str:
     rows = []
     for digit, probability in enumerate(prediction.probabilities):
         classes = "digitglyph-bar top" if digit == top else "digitglyph-bar"
-        rows.append(f'<div class="{classes}" data-digit="{digit}" data-probability="{probability:.6f}">'
-                    f'<span>{digit}</span><div class="track"><div class="fill" style="width:{probability:.1%}">'
-                    f'</div></div><span>{probability:6.1%}</span></div>')
+        rows.append(
+            f'<div class="{classes}" data-digit="{digit}" data-probability="{probability:.6f}">'
+            f'<span>{digit}</span><div class="track"><div class="fill" style="width:{probability:.1%}">'
+            f"</div></div><span>{probability:6.1%}</span></div>"
+        )
     return "".join(rows)
 
 
 def model_input_png(model_input: np.ndarray | None) -> bytes:
     image = np.zeros((28, 28), np.uint8) if model_input is None else model_input
-    return png_bytes(image.repeat(MODEL_INPUT_ZOOM, axis=0).repeat(MODEL_INPUT_ZOOM, axis=1))
+    return to_png(image.repeat(MODEL_INPUT_ZOOM, axis=0).repeat(MODEL_INPUT_ZOOM, axis=1))
 
 
 class DrawingApp:
@@ -182,23 +189,37 @@ class DrawingApp:
         self.recognitions = 0
         self.image = self.prediction = None  # set by recognize(): the rendered strokes and what the model made of them
 
-        self.canvas = Canvas(width=size, height=size, layout=widgets.Layout(width=CANVAS_CSS_SIZE,
-                                                                           height=CANVAS_CSS_SIZE))
+        self.canvas = Canvas(
+            width=size, height=size, layout=widgets.Layout(width=CANVAS_CSS_SIZE, height=CANVAS_CSS_SIZE)
+        )
         self.canvas.add_class("digitglyph-canvas")
-        self.brush = widgets.IntSlider(value=round(self.sketch.brush_width), min=BRUSH_RANGE[0] * size // CANVAS_SIZE,
-                                       max=BRUSH_RANGE[1] * size // CANVAS_SIZE, description="Brush")
+        self.brush_range = (BRUSH_RANGE[0] * size // CANVAS_SIZE, BRUSH_RANGE[1] * size // CANVAS_SIZE)
+        self.brush = widgets.IntSlider(
+            value=round(self.sketch.brush_width), min=self.brush_range[0], max=self.brush_range[1], description="Brush"
+        )
         self.brush.add_class("digitglyph-brush")
         self.undo_button = self._button("Undo", "digitglyph-undo", "Remove the last stroke", self.undo)
         self.clear_button = self._button("Clear", "digitglyph-clear", "Start again", self.clear)
         self.prediction_view = self._html("digitglyph-prediction")
         self.probabilities_view = self._html("digitglyph-probabilities")
-        self.model_input_view = widgets.Image(format="png", width=28 * MODEL_INPUT_ZOOM,
-                                              height=28 * MODEL_INPUT_ZOOM)
+        self.model_input_view = widgets.Image(format="png", width=28 * MODEL_INPUT_ZOOM, height=28 * MODEL_INPUT_ZOOM)
         self.model_input_view.add_class("digitglyph-model-input")
-        self.correct_buttons = [self._button(str(digit), f"digitglyph-correct-{digit}",
-                                             f"Store this drawing as a {digit}",
-                                             lambda digit=digit: self.save_correction(digit), width="40px")
-                                for digit in range(10)]
+        self.correct_buttons = [
+            self._button(
+                str(digit),
+                f"digitglyph-correct-{digit}",
+                f"Store this drawing as a {digit}",
+                lambda digit=digit: self.save_correction(digit),
+                width="40px",
+            )
+            for digit in range(10)
+        ]
+        self.not_a_digit_button = self._button(
+            "Not a digit",
+            "digitglyph-correct-not-a-digit",
+            "Store this drawing as not a digit",
+            lambda: self.save_correction(NOT_A_DIGIT),
+        )
         self.saved_view = self._html("digitglyph-saved")
         self.count_view = self._html("digitglyph-count")
 
@@ -221,8 +242,9 @@ class DrawingApp:
     def _button(text: str, css_class: str, tooltip: str, handler, width: str | None = None):
         import ipywidgets as widgets
 
-        button = widgets.Button(description=text, tooltip=tooltip,
-                                layout=widgets.Layout(width=width) if width else widgets.Layout())
+        button = widgets.Button(
+            description=text, tooltip=tooltip, layout=widgets.Layout(width=width) if width else widgets.Layout()
+        )
         button.add_class(css_class)
         button.on_click(lambda _: handler())
         return button
@@ -238,7 +260,7 @@ class DrawingApp:
         canvas.on_touch_move(lambda touches: touches and self.pointer_move(*touches[0]))
         canvas.on_touch_end(lambda touches: self.pointer_up())
         canvas.on_touch_cancel(lambda touches: self.pointer_up())
-        self.brush.observe(lambda change: self.set_brush(change["new"]), names="value")
+        self.brush.observe(lambda change: self.check_brush(), names=["value", "min", "max"])
 
     def _layout(self):
         import ipywidgets as widgets
@@ -246,13 +268,26 @@ class DrawingApp:
         pad = widgets.Box([self.canvas])
         pad.add_class("digitglyph-pad")
         drawing = widgets.VBox([pad, self.brush, widgets.HBox([self.undo_button, self.clear_button])])
-        result = widgets.VBox([self.prediction_view, self.probabilities_view,
-                               widgets.HTML("Model input (28x28):"), self.model_input_view],
-                              layout=widgets.Layout(margin="0 0 0 32px"))
-        corrections = widgets.VBox([widgets.HTML("Wrong? Click the digit you drew to store a correction:"),
-                                    widgets.HBox(self.correct_buttons), self.saved_view, self.count_view])
-        return widgets.VBox([widgets.HTML(STYLE + "<h2>DigitGlyph: draw a digit</h2>"),
-                             widgets.HBox([drawing, result]), corrections])
+        result = widgets.VBox(
+            [
+                self.prediction_view,
+                self.probabilities_view,
+                widgets.HTML("Model input (28x28):"),
+                self.model_input_view,
+            ],
+            layout=widgets.Layout(margin="0 0 0 32px"),
+        )
+        corrections = widgets.VBox(
+            [
+                widgets.HTML("Wrong? Click the digit you drew (or Not a digit) to store a correction:"),
+                widgets.HBox(self.correct_buttons + [self.not_a_digit_button]),
+                self.saved_view,
+                self.count_view,
+            ]
+        )
+        return widgets.VBox(
+            [widgets.HTML(STYLE + "<h2>DigitGlyph: draw a digit</h2>"), widgets.HBox([drawing, result]), corrections]
+        )
 
     # -- pointer ------------------------------------------------------------------------------
 
@@ -310,6 +345,18 @@ class DrawingApp:
         self.redraw()
         self.recognize()
 
+    def check_brush(self) -> None:
+        """The slider's state comes from the page: hold its range to ``brush_range`` and its value inside it
+        (a negative, huge or reversed range set from the page is put back), then use the value."""
+        low, high = self.brush_range
+        value = self.brush.value
+        value = min(max(int(value), low), high) if isinstance(value, int) else round(self.sketch.brush_width)
+        if (self.brush.min, self.brush.max, self.brush.value) != (low, high, value):
+            with self.brush.hold_trait_notifications():  # cross-validation once all three are set
+                self.brush.min, self.brush.max, self.brush.value = low, high, value
+        if value != self.sketch.brush_width:
+            self.set_brush(value)
+
     def set_brush(self, width) -> None:
         self.sketch.brush_width = float(width)
         self.redraw()
@@ -327,14 +374,21 @@ class DrawingApp:
             self.saved_view.value = "? Nothing to save: draw a digit first."
             return None
         try:
-            correction_id = self.store.add(self.sketch.strokes, self.image, self.prediction.model_input,
-                                           self.prediction.best_guess, label, self.recognizer.version,
-                                           brush_width=self.sketch.brush_width,
-                                           confidence=self.prediction.confidence)
-        except (CorrectionError, sqlite3.Error, OSError) as error:
+            correction_id = self.store.add(
+                self.sketch.strokes,
+                self.image,
+                self.prediction.model_input,
+                self.prediction.best_guess,
+                label,
+                self.recognizer.version,
+                brush_width=self.sketch.brush_width,
+                confidence=self.prediction.confidence,
+            )
+        except CorrectionError as error:
             self.saved_view.value = html.escape(f"! Not saved, your drawing is still here: {error}")
             return None
-        self.saved_view.value = f"Saved as {label} (correction {correction_id}). Draw the next digit."
+        name = "not a digit" if label == NOT_A_DIGIT else str(label)
+        self.saved_view.value = f"Saved as {name} (correction {correction_id}). Draw the next digit."
         self.show_count()
         self.clear()
         return correction_id
@@ -342,14 +396,13 @@ class DrawingApp:
     def show_count(self) -> None:
         try:
             self.count_view.value = f"Corrections stored: {self.store.count()}"
-        except (CorrectionError, sqlite3.Error) as error:
+        except CorrectionError as error:
             self.count_view.value = html.escape(f"Corrections stored: unknown ({error})")
 
 
 def warm_up(recognizer) -> None:
     """Trace the model once so that the first stroke is recognised as fast as the others."""
-    recognizer.predict_canvas(render_strokes([[(90.0, 60.0), (190.0, 220.0)]], CANVAS_SIZE, CANVAS_SIZE,
-                                             DEFAULT_BRUSH))
+    recognizer.predict_canvas(render_strokes([[(90.0, 60.0), (190.0, 220.0)]], CANVAS_SIZE, CANVAS_SIZE, DEFAULT_BRUSH))
 
 
 def build(model_path=None, corrections_path=None) -> DrawingApp:

@@ -1,143 +1,15 @@
-"""The corrections store and the drawing app's handlers, without a browser."""
+"""The drawing app's handlers with real widgets and the shipped model, without a browser."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
-import sqlite3
-import subprocess
-import sys
-from datetime import datetime, timezone
 
 import numpy as np
 import pytest
 
-from digitglyph.corrections import CorrectionError, CorrectionStore, main as corrections_main
+from digitglyph.corrections import NOT_A_DIGIT, CorrectionStore
 from digitglyph.strokes import drawn_digits, render_strokes
-
-STROKES = [[(60.0, 60.0), (140.0, 40.0), (200.0, 220.0)], [(90.0, 150.0), (190.0, 150.0)]]
-
-
-def sample(label: int = 7, offset: float = 0.0):
-    strokes = [[(x + offset, y) for x, y in stroke] for stroke in STROKES]
-    canvas = render_strokes(strokes, 280, 280, 20)
-    model_input = np.zeros((28, 28), np.uint8)
-    model_input[4:24, 10 + label % 5] = 255
-    return dict(strokes=strokes, canvas_rgba=canvas, model_input=model_input, predicted=1, true_label=label,
-                model_version="model-abc123")
-
-
-# -- corrections store ------------------------------------------------------------------------
-
-
-def test_add_commits_and_survives_reopening(tmp_path):
-    path = tmp_path / "corrections.sqlite"
-    store = CorrectionStore(path)
-    first = store.add(**sample(7), brush_width=20, confidence=0.42)
-    second = store.add(**sample(3, offset=5))
-    assert second > first
-    # another connection (as another process would) sees both rows: add() committed
-    with sqlite3.connect(path) as other:
-        assert other.execute("SELECT COUNT(*) FROM corrections").fetchone()[0] == 2
-        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    reopened = CorrectionStore(path)
-    assert reopened.count() == 2
-    record = reopened.records()[0]
-    expected = sample(7)
-    assert record["true_label"] == 7 and record["predicted"] == 1 and record["model_version"] == "model-abc123"
-    assert record["brush_width"] == 20 and record["confidence"] == pytest.approx(0.42)
-    assert record["strokes"] == [[list(point) for point in stroke] for stroke in expected["strokes"]]
-    np.testing.assert_array_equal(record["canvas_rgba"], expected["canvas_rgba"])
-    np.testing.assert_array_equal(record["model_input"], expected["model_input"])
-    created = datetime.fromisoformat(record["created_utc"])
-    assert created.utcoffset().total_seconds() == 0
-    assert abs((datetime.now(timezone.utc) - created).total_seconds()) < 600
-
-
-def test_a_correction_is_on_disk_when_add_returns_even_if_the_process_dies(tmp_path):
-    path = tmp_path / "corrections.sqlite"
-    code = ("import os, numpy as np\n"
-            "from digitglyph.corrections import CorrectionStore\n"
-            f"store = CorrectionStore({str(path)!r})\n"
-            "store.add([[(1.0, 2.0), (30.0, 40.0)]], np.zeros((50, 50, 4), np.uint8), np.zeros((28, 28), np.uint8),"
-            " None, 4, 'v1')\n"
-            "os._exit(0)  # no clean shutdown\n")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
-    x, y = CorrectionStore(path).export_arrays()
-    assert y.tolist() == [4]
-
-
-@pytest.mark.parametrize("label", [-1, 10, 3.0, "3", True, None, 2.5])
-def test_bad_labels_are_refused_clearly(tmp_path, label):
-    store = CorrectionStore(tmp_path / "c.sqlite")
-    with pytest.raises(CorrectionError, match="true_label must be a digit 0-9"):
-        store.add(**{**sample(), "true_label": label})
-    assert store.count() == 0
-
-
-@pytest.mark.parametrize("change, message", [
-    ({"predicted": 11}, "predicted must be a digit 0-9"),
-    ({"strokes": []}, "strokes are empty"),
-    ({"strokes": [[(1.0, float("nan"))]]}, "not a finite number"),
-    ({"strokes": "abc"}, "list of strokes"),
-    ({"model_input": np.zeros((28, 27), np.uint8)}, r"model_input must have shape \(28, 28\)"),
-    ({"model_input": None}, "model_input must be a uint8 numpy array"),
-    ({"canvas_rgba": np.zeros((28, 28), np.uint8)}, "RGBA"),
-])
-def test_bad_corrections_are_refused_clearly(tmp_path, change, message):
-    store = CorrectionStore(tmp_path / "c.sqlite")
-    with pytest.raises(CorrectionError, match=message):
-        store.add(**{**sample(), **change})
-    assert store.count() == 0
-
-
-def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path):
-    path = tmp_path / "c.sqlite"
-    path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(CorrectionError, match="corrections database .*not a database"):
-        CorrectionStore(path)
-
-
-def test_default_path_follows_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITGLYPH_CORRECTIONS", str(tmp_path / "env.sqlite"))
-    assert CorrectionStore().path == tmp_path / "env.sqlite"
-    assert CorrectionStore(tmp_path / "arg.sqlite").path == tmp_path / "arg.sqlite"
-
-
-def test_export_is_an_mnist_style_dataset(tmp_path):
-    store = CorrectionStore(tmp_path / "c.sqlite")
-    x, y = store.export_arrays()
-    assert x.shape == (0, 28, 28) and y.shape == (0,)
-    samples = [sample(label) for label in (5, 0, 9)]
-    for item in samples:
-        store.add(**item)
-    x, y = store.export_arrays()
-    assert x.dtype == np.uint8 and y.dtype == np.uint8 and x.shape == (3, 28, 28)
-    assert y.tolist() == [5, 0, 9]
-    for exported, item in zip(x, samples):
-        np.testing.assert_array_equal(exported, item["model_input"])
-    # as MNIST's own IDX files, readable by digitglyph's MNIST reader
-    from digitglyph.data import _parse_idx
-
-    assert corrections_main(["--db", str(store.path), "export", str(tmp_path / "out")]) == 0
-    images = _parse_idx(gzip.decompress((tmp_path / "out/corrections-images-idx3-ubyte.gz").read_bytes()), "x", 3)
-    labels = _parse_idx(gzip.decompress((tmp_path / "out/corrections-labels-idx1-ubyte.gz").read_bytes()), "y", 1)
-    np.testing.assert_array_equal(images, x)
-    np.testing.assert_array_equal(labels, y)
-
-
-def test_training_data_includes_the_corrections(tmp_path, mnist_dir):
-    from digitglyph.train import TrainConfig, load_training_data
-
-    store = CorrectionStore(tmp_path / "c.sqlite")
-    store.add(**sample(6))
-    config = TrainConfig(train_subset=100, data_dir=str(mnist_dir), corrections_db=str(store.path))
-    (x_fit, y_fit), _, _ = load_training_data(config)
-    assert len(x_fit) == 100 + config.corrections_weight
-    assert (y_fit[-config.corrections_weight:] == 6).all()
-    np.testing.assert_allclose(x_fit[-1, :, :, 0], sample(6)["model_input"] / 255.0)
-
 
 # -- the app's handlers (real widgets and model, no browser) ----------------------------------
 
@@ -219,10 +91,10 @@ def test_not_sure_and_sure_states(app, recognizer, digits):
     from digitglyph.recognizer import Recognizer
 
     draw(app, digits[0].strokes)
-    app.recognizer = Recognizer(recognizer.model, recognizer.version, threshold=1.01)
+    app.recognizer = Recognizer(recognizer.runtime, recognizer.version, threshold=1.01)
     app.recognize()
     assert app.prediction.status == "unsure" and shown_text(app) == "?" and "not sure" in app.prediction_view.value
-    app.recognizer = Recognizer(recognizer.model, recognizer.version, threshold=0.0)
+    app.recognizer = Recognizer(recognizer.runtime, recognizer.version, threshold=1e-6)
     app.recognize()
     assert app.prediction.status == "ok" and shown_text(app) == str(app.prediction.digit)
 
@@ -279,7 +151,8 @@ def test_saving_an_empty_canvas_stores_nothing(app):
 
 def test_a_failed_save_keeps_the_drawing(app, digits, tmp_path):
     draw(app, digits[0].strokes)
-    app.store.path = tmp_path / "missing-directory" / "c.sqlite"  # sqlite cannot create it
+    (tmp_path / "a-file").write_text("not a directory")
+    app.store.path = tmp_path / "a-file" / "c.sqlite"  # its folder cannot be made
     assert app.save_correction(1) is None
     assert app.saved_view.value.startswith("!") and "still here" in app.saved_view.value
     assert len(app.sketch.strokes) == len(digits[0].strokes)
@@ -294,3 +167,63 @@ def test_a_browser_view_that_connects_late_gets_the_whole_drawing(app, monkeypat
     app.canvas._handle_frontend_event(None, {"event": "client_ready"}, [])
     assert lines == [app.sketch.strokes[0], app.sketch.strokes[2]]
     assert dots == [(200.0, 60.0, app.sketch.brush_width / 2)]
+
+
+def test_a_not_a_digit_correction_is_stored_with_label_10(app, digits):
+    draw(app, digits[1].strokes)
+    shown = app.prediction
+    app.not_a_digit_button.click()
+    record = app.store.records()[-1]
+    assert record["true_label"] == NOT_A_DIGIT and record["predicted"] == shown.best_guess
+    np.testing.assert_array_equal(record["model_input"], shown.model_input)
+    assert app.saved_view.value.startswith("Saved as not a digit")
+    assert app.count_view.value == "Corrections stored: 1"
+    assert app.sketch.is_empty and app.store.export_arrays()[1].tolist() == []  # not among the digits
+
+
+def test_each_status_is_worded_as_answers_words_it(app, recognizer, digits):
+    from digitglyph import answers
+    from digitglyph.app import prediction_html
+    from digitglyph.recognizer import Prediction
+
+    draw(app, digits[0].strokes)
+    probabilities = tuple(app.prediction.probabilities)
+    cases = {
+        "ok": Prediction(app.prediction.digit, probabilities, app.prediction.model_input, "ok"),
+        "unsure": Prediction(None, probabilities, app.prediction.model_input, "unsure"),
+        "not_a_digit": Prediction(None, probabilities, app.prediction.model_input, "not_a_digit", not_a_digit=0.9),
+        "empty": Prediction(None, (0.0,) * 10, None, "empty"),
+    }
+    for status, prediction in cases.items():
+        answer = answers.Answer(status, prediction.digit, prediction.best_guess, probabilities, prediction.not_a_digit)
+        head, detail = answers.wording(answer)
+        text = re.sub(r"<[^>]+>", " ", prediction_html(prediction, 7)).split()
+        assert text[0] == head and " ".join(text[1:]) == f"{detail} · #7", (status, text)
+
+
+def send_state(widget, state: dict) -> None:
+    """A widget state update as the page sends it (a comm ``update`` message)."""
+    widget._handle_msg({"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []})
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"min": -50, "max": -10, "value": -30},
+        {"min": 0, "value": 0},
+        {"max": 100000, "value": 100000},
+        {"min": 30, "max": 35},
+        {"value": float("nan")},
+    ],
+)
+def test_brush_values_from_the_page_are_held_to_the_allowed_range(app, recognizer, digits, state):
+    """Issue 17 item 10: a page setting the slider's range or value out of bounds cannot break recognition."""
+    low, high = app.brush_range
+    send_state(app.brush, state)
+    assert (app.brush.min, app.brush.max) == (low, high)
+    assert low <= app.brush.value <= high and app.sketch.brush_width == app.brush.value
+    draw(app, digits[0].strokes)
+    expected = recognizer.predict_canvas(render_strokes(digits[0].strokes, 280, 280, app.brush.value))
+    assert_same(app.prediction, expected)
+    send_state(app.brush, {"value": 25})  # the slider still works
+    assert app.sketch.brush_width == 25

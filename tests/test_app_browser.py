@@ -61,8 +61,13 @@ def test_a_new_page_is_ready_and_asks_for_a_digit(app_page):
     rect = app_page.canvas_rect()
     assert rect["width"] >= 280 and rect["height"] >= 280
     assert (rect["canvas_width"], rect["canvas_height"]) == (CANVAS_SIZE, CANVAS_SIZE)
-    for css_class in ["digitglyph-clear", "digitglyph-undo", "digitglyph-brush", "digitglyph-model-input",
-                      *[f"digitglyph-correct-{digit}" for digit in range(10)]]:
+    for css_class in [
+        "digitglyph-clear",
+        "digitglyph-undo",
+        "digitglyph-brush",
+        "digitglyph-model-input",
+        *[f"digitglyph-correct-{digit}" for digit in range(10)],
+    ]:
         assert app_page.page.locator(f".{css_class}").count() == 1, css_class
     assert not app_page.canvas_alpha().any()
     app_page.assert_clean()
@@ -110,7 +115,8 @@ def test_the_brush_slider_redraws_and_rerecognises_at_the_new_width(app_page, re
 def test_the_page_cannot_make_the_kernel_execute_code(app_page, tmp_path):
     """Voila forwards only widget (comm) and kernel-info messages from the page to the kernel."""
     marker = tmp_path / "executed"
-    replies = app_page.page.evaluate("""async code => {
+    replies = app_page.page.evaluate(
+        """async code => {
         const config = JSON.parse(document.getElementById('jupyter-config-data').textContent);
         const socket = new WebSocket(`ws://${location.host}${config.baseUrl}api/kernels/${config.kernelId}/channels`
                                      + '?session_id=probe');
@@ -129,7 +135,9 @@ def test_the_page_cannot_make_the_kernel_execute_code(app_page, tmp_path):
         await new Promise(resolve => setTimeout(resolve, 1000));
         socket.close();
         return replies;
-    }""", f"open({str(marker)!r}, 'w').write('ran')")
+    }""",
+        f"open({str(marker)!r}, 'w').write('ran')",
+    )
     assert "kernel_info_reply" in replies  # the channel works ...
     assert "execute_reply" not in replies and "execute_input" not in replies  # ... but code is not run
     assert not marker.exists()
@@ -191,7 +199,7 @@ def test_a_correction_is_stored_and_survives_a_server_restart(server, browser, r
 
     server.stop()
     server.start()
-    record, = CorrectionStore(server.corrections).records()
+    (record,) = CorrectionStore(server.corrections).records()
     assert record["true_label"] == label
     expected = expected_prediction(recognizer, received)
     assert record["predicted"] == expected.best_guess
