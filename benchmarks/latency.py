@@ -103,7 +103,12 @@ def main():
             }
     difference = float(np.abs(light.predict_mnist(x_test) - keras.predict_mnist(x_test)).max())
 
-    print(f"{light.version}: {args.calls} single-image calls after warm-up, milliseconds (p50 / p95)")
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset: one per core")
+    print(
+        f"{light.version}: {args.calls} single-image calls after warm-up, milliseconds (p50 / p95); "
+        f"OPENBLAS_NUM_THREADS {blas_threads} (preprocessing's matrix products: on a busy machine one thread is "
+        "several times faster)"
+    )
     print(f"{'':26} {'predict_mnist':>17} {'predict_canvas':>17} {'fresh: import+load+1st':>23} {'peak RSS':>9}")
     for name, row in rows.items():
         label = f"{name} ({row['fresh']['runtime']})"

@@ -37,7 +37,7 @@ ONNX_OPSET = 17
 
 # Run in a fresh process: import the runtime, load the file, predict one image; print seconds and peak RSS
 # (VmHWM: getrusage's ru_maxrss would carry over this parent's peak through fork and exec).
-FRESH = """
+FRESH = f"""
 import time
 started = time.perf_counter()
 import sys, json
@@ -53,13 +53,13 @@ elif kind == "litert":
 else:
     import onnxruntime
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = {threads}
+    options.intra_op_num_threads = options.inter_op_num_threads = {THREADS}
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     session.run(None, {{session.get_inputs()[0].name: batch}})
 seconds = time.perf_counter() - started
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 print(json.dumps({{"seconds": seconds, "peak_rss_mb": int(status["VmHWM"].split()[0]) / 1024}}))
-""".format(threads=THREADS)
+"""
 
 
 class OnnxModel:
@@ -92,8 +92,13 @@ def fresh_process(kind: str, path: Path, repeats: int) -> dict:
     runs = []
     for _ in range(repeats):
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", FRESH, kind, str(path)], capture_output=True, text=True,
-                              check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        done = subprocess.run(
+            [sys.executable, "-c", FRESH, kind, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
         runs.append({**json.loads(done.stdout.strip().splitlines()[-1]), "wall": time.perf_counter() - started})
     return {key: float(np.median([run[key] for run in runs])) for key in runs[0]}
 
@@ -114,7 +119,7 @@ def batch_outputs(model, inputs) -> tuple[np.ndarray, float]:
     rates = []
     for _ in range(2):
         started = time.perf_counter()
-        outputs = np.concatenate([model.outputs(inputs[i: i + BATCH]) for i in range(0, len(inputs), BATCH)])
+        outputs = np.concatenate([model.outputs(inputs[i : i + BATCH]) for i in range(0, len(inputs), BATCH)])
         rates.append(len(inputs) / (time.perf_counter() - started))
     return outputs, max(rates)
 
@@ -127,35 +132,52 @@ def main():
     args = parser.parse_args()
     _, (x_test, _) = load_mnist()
     inputs = network_input(x_test)
-    singles = [inputs[i: i + 1] for i in range(200)]
+    singles = [inputs[i : i + 1] for i in range(200)]
 
     with tempfile.TemporaryDirectory(prefix="digitglyph-light-") as work:
-        files = {"keras": args.model, "litert": export_light(args.model, Path(work) / "model.tflite"),
-                 "onnxruntime": export_onnx(args.model, Path(work) / "model.onnx")}
-        models = {"keras": KerasModel.load(args.model), "litert": LiteModel(files["litert"]),
-                  "onnxruntime": OnnxModel(files["onnxruntime"])}
+        files = {
+            "keras": args.model,
+            "litert": export_light(args.model, Path(work) / "model.tflite"),
+            "onnxruntime": export_onnx(args.model, Path(work) / "model.onnx"),
+        }
+        models = {
+            "keras": KerasModel.load(args.model),
+            "litert": LiteModel(files["litert"]),
+            "onnxruntime": OnnxModel(files["onnxruntime"]),
+        }
         rows = {}
         for kind, model in models.items():
             outputs, rate = batch_outputs(model, inputs)
-            rows[kind] = {"fresh": fresh_process(kind, files[kind], args.fresh), "rate": rate, "outputs": outputs,
-                          "latency": latency(model, singles, args.calls), "size": files[kind].stat().st_size}
+            rows[kind] = {
+                "fresh": fresh_process(kind, files[kind], args.fresh),
+                "rate": rate,
+                "outputs": outputs,
+                "latency": latency(model, singles, args.calls),
+                "size": files[kind].stat().st_size,
+            }
 
     keras = rows["keras"]
     print(f"{args.model}; {len(inputs):,} MNIST test images; light runtimes with {THREADS} thread(s)")
-    print(f"{'':12} {'fresh: load+1st (wall)':>24} {'peak RSS':>10} {'1-image p50 / p95':>19} "
-          f"{'images/s':>9} {'max |diff|':>10} {'file':>9}")
+    print(
+        f"{'':12} {'fresh: load+1st (wall)':>24} {'peak RSS':>10} {'1-image p50 / p95':>19} "
+        f"{'images/s':>9} {'max |diff|':>10} {'file':>9}"
+    )
     for kind, row in rows.items():
         difference = np.abs(row["outputs"] - keras["outputs"]).max()
-        print(f"{kind:12} {row['fresh']['seconds']:10.2f} s ({row['fresh']['wall']:5.2f} s) "
-              f"{row['fresh']['peak_rss_mb']:7.0f} MB {row['latency'][0]:7.3f} / {row['latency'][1]:6.3f} ms "
-              f"{row['rate']:9.0f} {difference:10.1e} {row['size'] / 1e3:6.0f} kB")
+        print(
+            f"{kind:12} {row['fresh']['seconds']:10.2f} s ({row['fresh']['wall']:5.2f} s) "
+            f"{row['fresh']['peak_rss_mb']:7.0f} MB {row['latency'][0]:7.3f} / {row['latency'][1]:6.3f} ms "
+            f"{row['rate']:9.0f} {difference:10.1e} {row['size'] / 1e3:6.0f} kB"
+        )
     print("ratios against keras (higher is better):")
     for kind, row in rows.items():
         if kind != "keras":
-            print(f"  {kind:12} load+1st {keras['fresh']['seconds'] / row['fresh']['seconds']:5.1f}x faster, "
-                  f"peak RSS {keras['fresh']['peak_rss_mb'] / row['fresh']['peak_rss_mb']:5.1f}x smaller, "
-                  f"1-image p50 {keras['latency'][0] / row['latency'][0]:5.1f}x faster, "
-                  f"throughput {row['rate'] / keras['rate']:4.2f}x")
+            print(
+                f"  {kind:12} load+1st {keras['fresh']['seconds'] / row['fresh']['seconds']:5.1f}x faster, "
+                f"peak RSS {keras['fresh']['peak_rss_mb'] / row['fresh']['peak_rss_mb']:5.1f}x smaller, "
+                f"1-image p50 {keras['latency'][0] / row['latency'][0]:5.1f}x faster, "
+                f"throughput {row['rate'] / keras['rate']:4.2f}x"
+            )
 
 
 if __name__ == "__main__":

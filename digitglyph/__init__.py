@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 __all__ = ["Recognizer", "Prediction", "__version__"]
 
 
-def __getattr__(name):  # lazy, so `import digitglyph` does not pull in TensorFlow
+def __getattr__(name):  # lazy: `import digitglyph` imports nothing; Recognizer runs LiteRT, not TensorFlow
     if name in ("Recognizer", "Prediction"):
         from . import recognizer
 

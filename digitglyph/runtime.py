@@ -74,8 +74,10 @@ def source_of(flatbuffer: bytes) -> str | None:
 def check_shapes(path, input_shape, output_shape) -> int:
     """The model's output count, or a ValueError naming ``path`` if it is not a digit model's shape."""
     if tuple(input_shape[1:]) != INPUT_SHAPE or len(output_shape) != 2 or output_shape[1] not in OUTPUT_COUNTS:
-        raise ValueError(f"{path} maps {tuple(input_shape)} to {tuple(output_shape)}; a digit model maps "
-                         "(None, 28, 28, 1) to (None, 10), or to (None, 11) with 'not a digit' last")
+        raise ValueError(
+            f"{path} maps {tuple(input_shape)} to {tuple(output_shape)}; a digit model maps "
+            "(None, 28, 28, 1) to (None, 10), or to (None, 11) with 'not a digit' last"
+        )
     return int(output_shape[1])
 
 
@@ -101,7 +103,9 @@ class LiteModel:
             raise ValueError(f"{self.path} is not a LiteRT model: {error}") from None
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"{self.path} has {len(inputs)} inputs and {len(outputs)} outputs; a digit model has one each")
+            raise ValueError(
+                f"{self.path} has {len(inputs)} inputs and {len(outputs)} outputs; a digit model has one of each"
+            )
         self.output_count = check_shapes(self.path, inputs[0]["shape_signature"], outputs[0]["shape_signature"])
         self._input, self._output = inputs[0]["index"], outputs[0]["index"]
         self._batch_size = None
@@ -127,8 +131,11 @@ class KerasModel:
 
         self.model, self.path = model, Path(path)
         self.output_count = check_shapes(self.path, model.input_shape, model.output_shape)
-        self._forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
-                                    input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)])
+        self._forward = tf.function(
+            lambda x: model(x, training=False),
+            reduce_retracing=True,
+            input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)],
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> KerasModel:
@@ -149,11 +156,11 @@ def probe_images(count: int = 64, seed: int = 0) -> np.ndarray:
     generator = np.random.default_rng(seed)
     images = generator.uniform(0, 1, (count, *INPUT_SHAPE)).astype(np.float32)
     images[0], images[1] = 0, 1
-    for image in images[2: count // 2]:  # sparse bright strokes on black, more like digits
+    for image in images[2 : count // 2]:  # sparse bright strokes on black, more like digits
         image[...] = 0
         top, left = generator.integers(2, 20, 2)
-        image[top: top + 8, left: left + 3] = 1
-        image[top + 6: top + 9, left: left + 8] = generator.uniform(0.5, 1)
+        image[top : top + 8, left : left + 3] = 1
+        image[top + 6 : top + 9, left : left + 8] = generator.uniform(0.5, 1)
     return images
 
 
@@ -183,8 +190,10 @@ def export_light(model_path: str | os.PathLike, out: str | os.PathLike | None = 
     probes = probe_images()
     difference = np.abs(LiteModel(out, content).outputs(probes) - reference.outputs(probes)).max()
     if not difference <= PARITY:
-        raise ValueError(f"the LiteRT export of {model_path} differs from Keras by {difference:.2g} "
-                         f"(allowed {PARITY:g}); not written")
+        raise ValueError(
+            f"the LiteRT export of {model_path} differs from Keras by {difference:.2g} "
+            f"(allowed {PARITY:g}); not written"
+        )
     staging = out.with_name(f".{out.name}.partial")
     with open(staging, "wb") as handle:
         handle.write(content)
