@@ -49,8 +49,10 @@ import numpy as np
 
 from . import __version__
 from .answers import DIGITS, check_outputs
+from .deploy import is_float16_exact
 from .paths import WEB
 from .preprocess import network_input
+from .recognizer import Recognizer
 
 PAGE_FILES = ["index.html", "src/app.js", "src/sketch.js", "src/answers.js", "src/preprocess.js", "src/style.css",
               "src/icon.svg"]
@@ -98,9 +100,6 @@ def parser() -> argparse.ArgumentParser:
 
 def build_site(model=None, out=DIST, weights: str = "float16") -> dict:
     """Convert the model, assemble the page in ``out`` and return the build manifest."""
-    from .deploy import is_float16_exact
-    from .recognizer import Recognizer
-
     if weights not in WEIGHT_TYPES:
         raise ExportError(f"weights must be one of {WEIGHT_TYPES}, got {weights!r}")
     out = Path(out)

@@ -15,11 +15,15 @@ A sweep file::
       learning_rate: [0.003]
     report: true                # execute 03-sweep at the end (table + plots)
 
-Every key under ``fixed`` and ``grid`` is a parameter of ``notebooks/02-train.ipynb``; ``grid``
-is required and names at least one parameter.  The whole file is checked when it is loaded, before
-anything runs: its shape, its keys, and every run's parameters (by
-:meth:`digitglyph.train.TrainConfig.from_dict`), so a mistake is one clear :class:`SweepFileError`
-naming it, never a run that starts and fails, nor a default training run.
+Every key under ``fixed`` and ``grid`` is a parameter of ``notebooks/02-train.ipynb``: a
+``TrainConfig`` field, or ``recipe`` (``recipes/<name>.yaml``, the base the other values override;
+without one a run starts from ``TrainConfig``'s defaults).  ``grid`` is required and names at least
+one parameter.  The whole file is checked when it is loaded, before anything runs: its shape, its
+keys, and every run's configuration (by :meth:`digitglyph.train.TrainConfig.from_dict`, through
+:func:`digitglyph.recipes.config`), so a mistake is one clear :class:`SweepFileError` naming it,
+never a run that starts and fails, nor a default training run.  Paths in run parameters
+(``data_dir``, ``corrections_db``, ``initial_model``) are relative to the directory the sweep is started
+from, where its runs execute; ``reports_dir`` is relative to the repository root.
 A run's id is its architecture, seed and a hash of all its parameters, so the same
 run always lands in the same place: ``reports_dir/runs/<run-id>/`` (the run directory
 of :func:`digitglyph.train.train`) and ``reports_dir/runs/<run-id>.ipynb`` / ``.html``.
@@ -45,6 +49,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import recipes
 from .files import write_json_atomic, write_text_atomic
 from .notebooks import SWEEP as SWEEP_NOTEBOOK
 from .notebooks import TRAIN as TRAIN_NOTEBOOK
@@ -136,10 +141,11 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         raise problem(f"fixed must map parameter names to values, got {fixed!r}")
     if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
         raise problem(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    allowed = parameter_names(TRAIN_NOTEBOOK) - RESERVED - {"seed"}
+    allowed = train_parameter_names()
     unknown = (set(grid) | set(fixed)) - allowed
     if unknown:
-        raise problem(f"{sorted(unknown)} are not parameters of {TRAIN_NOTEBOOK.name}; choose from {sorted(allowed)}")
+        raise problem(f"{sorted(unknown)} are not parameters of {TRAIN_NOTEBOOK.name} (TrainConfig fields or "
+                      f"recipe); choose from {sorted(allowed)}")
     if set(grid) & set(fixed):
         raise problem(f"{sorted(set(grid) & set(fixed))} are both fixed and in the grid")
     workers = spec.get("workers", 1)
@@ -149,14 +155,12 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         if key in spec and not isinstance(spec[key], kind):
             raise problem(f"{key}={spec[key]!r} must be a {kind.__name__}")
 
-    from .train import TrainConfig  # here, not above: a malformed file is refused without importing TensorFlow
-
     runs = {}
     for seed in seeds:  # seed-major: the first seed of every configuration finishes first
         for combination in itertools.product(*grid.values()):
             parameters = {**fixed, **dict(zip(grid, combination)), "seed": seed}
             try:
-                TrainConfig.from_dict(parameters)
+                run_config(parameters)
             except (TypeError, ValueError) as error:
                 raise problem(f"the run {_describe(parameters)} cannot train: {error}") from None
             run = Run(run_id(parameters), parameters)
@@ -191,6 +195,22 @@ def _read_spec(path: Path) -> dict:
     return spec
 
 
+def train_parameter_names() -> set[str]:
+    """What a sweep may set: 02-train's parameters and every ``TrainConfig`` field, less what the sweep sets."""
+    from dataclasses import fields
+
+    from .train import TrainConfig  # here, not above: a malformed file is refused without importing TensorFlow
+
+    return (parameter_names(TRAIN_NOTEBOOK) | {field.name for field in fields(TrainConfig)}) - RESERVED - {"seed"}
+
+
+def run_config(parameters: dict):
+    """The ``TrainConfig`` a run trains with: its recipe (if it names one) with its other values on top, as
+    02-train builds it (ValueError or TypeError naming a bad value)."""
+    values = dict(parameters)
+    return recipes.config(values.pop("recipe", None), **values)
+
+
 def _describe(parameters: dict) -> str:
     return ", ".join(f"{name}={value!r}" for name, value in parameters.items())
 
@@ -219,7 +239,8 @@ def run_sweep(sweep: Sweep, workers: int | None = None, scheduler: str | None = 
           f"with {threads} TensorFlow thread(s) each", flush=True)
     sweep.runs_dir.mkdir(parents=True, exist_ok=True)
     tasks = [RunTask(run.run_id, str(sweep.notebook(run)), str(sweep.error_file(run)),
-                     {**run.parameters, "run_dir": str(sweep.run_dir(run)), "threads": threads}, os.getcwd())
+                     {"recipe": None, **run.parameters, "run_dir": str(sweep.run_dir(run)), "threads": threads},
+                     os.getcwd())
              for run in pending]
     outcomes = _on_dask(tasks, scheduler, len(sweep.runs)) if scheduler else \
         _on_local_workers(tasks, workers, len(sweep.runs))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from digitglyph import recipes
 from digitglyph import sweep as sweeps
 from digitglyph.paths import ROOT, SWEEPS
 
@@ -70,6 +71,8 @@ def sweep_file(tmp_path, text) -> Path:
     ("- grid\n", "must be a mapping of keys"),
     ("grid: {architecture: [lenet5]}\nrepeats: 3\n", "unknown key(s) ['repeats']"),
     ("grid: {learning_rat: [0.1]}\n", "['learning_rat'] are not parameters of 02-train.ipynb"),
+    ("grid: {architecture: [lenet5]}\nfixed: {run_dir: here}\n", "['run_dir'] are not parameters"),
+    ("grid: {recipe: [ship, no-such-recipe]}\n", "unknown recipe 'no-such-recipe'"),
     ("grid: {architecture: [lenet5]}\nfixed: {architecture: lenet5}\n", "both fixed and in the grid"),
     ("grid: {architecture: [lenet5]}\nfixed: [epochs]\n", "fixed must map"),
     ("grid: {architecture: [lenet5]}\nseeds: 3\n", "seeds must be a non-empty list of integers"),
@@ -140,3 +143,11 @@ def test_notebook_execution_has_one_home_and_no_import_cycle():
     assert "reports" not in imported("sweep") and "notebooks" in imported("sweep")
     assert {"reports", "sweep"}.isdisjoint(imported("notebooks"))
     assert "papermill" not in imported("reports") | imported("sweep")
+
+
+def test_a_run_trains_its_recipe_with_the_sweep_values_on_top(tmp_path):
+    sweep = sweeps.load_sweep(sweep_file(tmp_path, {"grid": {"recipe": ["fast"], "epochs": [2]}}))
+    (run,) = sweep.runs
+    config = sweeps.run_config(run.parameters)
+    assert config.epochs == 2 and config.architecture == recipes.load("fast")["architecture"]
+    assert sweeps.run_config({"epochs": 2, "seed": 0}).architecture == "glyphnet", "no recipe: the defaults"
