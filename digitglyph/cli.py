@@ -8,14 +8,15 @@ import sys
 
 
 def _train(args) -> int:
-    from .train import TrainConfig, train
+    from .recipes import config
+    from .train import train
 
     values = json.loads(args.params) if args.params else {}
     for name in ("architecture", "epochs", "batch_size", "learning_rate", "seed", "train_subset", "data_dir"):
         value = getattr(args, name)
         if value is not None:
             values[name] = value
-    metrics = train(TrainConfig.from_dict(values), args.run_dir)
+    metrics = train(config(args.recipe, **values), args.run_dir)
     print(json.dumps({k: metrics[k] for k in ("test_accuracy", "validation_accuracy", "wall_time_s",
                                               "parameter_count", "epochs_trained")}, indent=2))
     return 0
@@ -75,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--train-subset", dest="train_subset", type=int)
     train.add_argument("--data-dir", dest="data_dir")
+    train.add_argument("--recipe", help="start from recipes/<RECIPE>.yaml (ship, fast, glyph17-original, report)")
     train.add_argument("--params", help="JSON object of any other TrainConfig fields")
     train.set_defaults(handler=_train)
 

@@ -9,7 +9,10 @@ once, in Python, and the shipped model *is* the result:
 1. fold every BatchNormalization into the Conv2D/Dense right before it
    (``w' = w * gamma / sqrt(var + eps)``, ``b' = beta + (b - mean) * gamma / sqrt(var + eps)``);
 2. drop Dropout layers (identity at inference);
-3. round every weight to the nearest float16 value (kept in float32).
+3. round every weight to the nearest float16 value (kept in float32);
+
+and writes the light export beside it (``model.tflite``, :mod:`digitglyph.runtime`), which is what the
+apps run.
 
 Float16 storage of such a model is lossless, so TF.js and Keras evaluate the same
 function and differ only by float32 summation order (about 1e-6).  The rounding moves
@@ -121,6 +124,9 @@ def ship(run_dir, out="models", data_dir=None) -> dict:
     staging = out / ".model.keras.partial.keras"
     model.save(staging)
     staging.replace(out / "model.keras")
+    from .runtime import export_light
+
+    export_light(out / "model.keras")  # the light (LiteRT) file the apps serve, checked against Keras
     if (run_dir / "history.csv").is_file():
         shutil.copyfile(run_dir / "history.csv", out / "history.csv")
     write_json_atomic(out / "metrics.json", metrics)

@@ -2,7 +2,8 @@
 
 Every plotting function returns a :class:`matplotlib.figure.Figure`.  Pass
 ``save_as`` to also write it as a PNG: a bare name (``"confusion"``) goes under
-``reports/figures/``, a path with a folder goes exactly there.
+``reports/figures/``, a path with a folder goes exactly there.  The measurements they draw come from
+the modules that own them (:mod:`digitglyph.features`, :mod:`digitglyph.evaluate`).
 
 Images are MNIST arrays: ``(N, 28, 28)`` uint8 in [0, 255] or float in [0, 1]
 (a trailing channel axis is accepted).
@@ -20,10 +21,12 @@ import seaborn as sns
 from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
-FIGURES_DIR = Path("reports") / "figures"
+from .features import INK_THRESHOLD, pca_2d
+from .features import as_float_images as _as_images
+from .paths import FIGURES as FIGURES_DIR
+
 DIGITS = list(range(10))
 PALETTE = "tab10"
-INK_THRESHOLD = 0.3  # of full intensity: what counts as ink for boxes and stroke thickness
 
 sns.set_theme(style="whitegrid", context="notebook", rc={"figure.dpi": 80})  # smaller executed notebooks
 
@@ -39,71 +42,6 @@ def save(figure, save_as: str | os.PathLike | None):
         figure.savefig(path, dpi=100, bbox_inches="tight")
     return figure
 
-
-def _as_images(images) -> np.ndarray:
-    """Float ``(N, 28, 28)`` in [0, 1]."""
-    images = np.asarray(images)
-    if images.ndim == 4:
-        images = images[..., 0]
-    return images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
-
-
-# ----------------------------------------------------------------------------- measurements
-
-def ink_measurements(images, labels) -> pd.DataFrame:
-    """One row per image: ink bounding box, centre of mass, ink pixels and stroke thickness.
-
-    Stroke thickness is the ink area divided by the length of its one-pixel skeleton:
-    the average width of the pen line in pixels.
-    """
-    from skimage.morphology import skeletonize
-
-    images = _as_images(images)
-    ink = images >= INK_THRESHOLD
-    rows, cols = ink.any(2), ink.any(1)
-    top, bottom = rows.argmax(1), 27 - rows[:, ::-1].argmax(1)
-    left, right = cols.argmax(1), 27 - cols[:, ::-1].argmax(1)
-    mass = images.sum((1, 2))
-    skeleton_length = np.array([skeletonize(mask).sum() for mask in ink])
-    return pd.DataFrame({
-        "label": np.asarray(labels),
-        "box_height": bottom - top + 1,
-        "box_width": right - left + 1,
-        "centre_row": (images.sum(2) * np.arange(28)).sum(1) / mass,
-        "centre_column": (images.sum(1) * np.arange(28)).sum(1) / mass,
-        "ink_pixels": ink.sum((1, 2)),
-        "stroke_thickness": ink.sum((1, 2)) / np.maximum(skeleton_length, 1),
-    })
-
-
-def pca_2d(images) -> tuple[np.ndarray, np.ndarray]:
-    """The first two principal components of the flattened images, and their explained variance ratios."""
-    flat = _as_images(images).reshape(len(images), -1)
-    centred = flat - flat.mean(0)
-    _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    variance = singular ** 2
-    return centred @ components[:2].T, variance[:2] / variance.sum()
-
-
-def centroid_hardness(train_images, train_labels, images, labels) -> pd.DataFrame:
-    """How much each image looks like another digit: distance to its own class's mean training image
-    minus the distance to the nearest other class's mean (positive = closer to a wrong digit).
-    Sorted hardest first."""
-    train = _as_images(train_images).reshape(len(train_images), -1)
-    means = np.stack([train[np.asarray(train_labels) == digit].mean(0) for digit in DIGITS])
-    flat = _as_images(images).reshape(len(images), -1)
-    squared = (flat ** 2).sum(1)[:, None] - 2 * flat @ means.T + (means ** 2).sum(1)[None]
-    distances = np.sqrt(np.maximum(squared, 0))
-    labels = np.asarray(labels)
-    own = distances[np.arange(len(labels)), labels]
-    others = distances.copy()
-    others[np.arange(len(labels)), labels] = np.inf
-    table = pd.DataFrame({"index": np.arange(len(labels)), "label": labels,
-                          "looks_like": others.argmin(1), "hardness": own - others.min(1)})
-    return table.sort_values("hardness", ascending=False, ignore_index=True)
-
-
-# ----------------------------------------------------------------------------- data exploration
 
 def class_balance(train_labels, test_labels, save_as=None):
     counts = pd.concat([
@@ -135,14 +73,14 @@ def image_gallery(images, titles, columns: int = 10, cmap="gray_r", title=None, 
     return save(figure, save_as)
 
 
-def sample_grid(images, labels, per_class: int = 10, seed: int = 0, save_as=None):
+def sample_grid(images, labels, per_class: int = 10, seed: int = 0, title=None, save_as=None):
     """``per_class`` random examples of every digit, one row per digit."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     chosen = np.concatenate([rng.choice(np.flatnonzero(labels == digit), per_class, replace=False)
                              for digit in DIGITS])
     return image_gallery(np.asarray(images)[chosen], [str(labels[i]) for i in chosen], columns=per_class,
-                         title=f"{per_class} random training images per digit", save_as=save_as)
+                         title=title or f"{per_class} random training images per digit", save_as=save_as)
 
 
 def mean_images(images, labels, save_as=None):
@@ -411,4 +349,73 @@ def paired_ends(ends: pd.DataFrame, verdict: dict, save_as=None):
                    f"single runs at least +{gap:.2f}")
     axis.title.set_fontsize(10)
     axis.legend(bbox_to_anchor=(1.01, 1), loc="upper left")
+    return save(figure, save_as)
+
+
+# ----------------------------------------------------------------------------- pen data and "not a digit"
+
+def characters_per_source(table: pd.DataFrame, save_as=None):
+    """``table``: one row per pen character with ``source`` and ``category``: counts per source."""
+    counts = table.groupby(["source", "category"]).size().rename("characters").reset_index()
+    order = table.source.value_counts().index
+    figure, axis = plt.subplots(figsize=(12, 4))
+    sns.barplot(counts, x="source", y="characters", hue="category", order=order, ax=axis)
+    axis.set_yscale("log")
+    axis.tick_params(axis="x", rotation=60)
+    axis.set(xlabel="", title=f"{len(table):,} pen characters from {table.source.nunique()} sources "
+                              f"(pendigits and the UNIPEN sites)")
+    return save(figure, save_as)
+
+
+def strokes_per_character(table: pd.DataFrame, save_as=None):
+    """``table``: ``source``, ``category``, ``strokes``: how many pen strokes digits and others take."""
+    figure, axis = plt.subplots(figsize=(12, 4))
+    digits = table[table.category == "digit"]
+    sns.countplot(digits.assign(strokes=digits.strokes.clip(upper=5)), x="label", hue="strokes", ax=axis,
+                  palette="crest")
+    axis.set(xlabel="digit", ylabel="pen digits", title="Strokes per pen digit (5 = five or more): 4, 5 and 7 "
+                                                        "are often drawn in two strokes, 0 and 8 in one")
+    return save(figure, save_as)
+
+
+def shape_against_mnist(measurements: pd.DataFrame, save_as=None):
+    """``measurements``: :func:`digitglyph.features.ink_measurements` rows with a ``collection`` column."""
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for axis, column, title in zip(axes, ("box_width", "stroke_thickness", "slant"),
+                                   ("ink box width (pixels)", "stroke thickness (pixels)", "slant (shear)")):
+        sns.boxplot(measurements, x="label", y=column, hue="collection", ax=axis, fliersize=1)
+        axis.set(xlabel="digit", ylabel="", title=title)
+    figure.suptitle("Pen digits (rendered as the apps draw, default brush) against MNIST, after the canvas spec")
+    figure.tight_layout()
+    return save(figure, save_as)
+
+
+def accuracy_by_source(report: dict, minimum: int = 50, target: float | None = None, save_as=None):
+    """A digit set's report (``evaluate.digit_set_report``): accuracy of each source with ``minimum`` digits."""
+    rows = [{"source": source, "accuracy": 100 * values["accuracy"], "count": values["count"]}
+            for source, values in report["by_source"].items() if values["count"] >= minimum]
+    table = pd.DataFrame(rows).sort_values("accuracy")
+    figure, axis = plt.subplots(figsize=(10, 0.35 * len(table) + 1.5))
+    sns.barplot(table, y="source", x="accuracy", color="C0", ax=axis)
+    for index, row in enumerate(table.itertuples()):
+        axis.text(row.accuracy, index, f" {row.accuracy:.1f}% of {row.count}", va="center", fontsize=9)
+    if target is not None:
+        axis.axvline(100 * target, color="C3", linestyle="--", linewidth=1)
+    axis.set(xlim=(min(90, table.accuracy.min() - 1), 101), xlabel="accuracy (%)", ylabel="",
+             title=f"Held-out writers' pen digits: {100 * report['accuracy']:.2f}% of {report['count']:,}")
+    return save(figure, save_as)
+
+
+def rejection_by_character(report: dict, minimum: int = 10, target: float | None = None, save_as=None):
+    """A non-digit report (``evaluate.non_digit_report``): the share answered "not a digit", per character."""
+    rows = [{"character": character, "rejected": 100 * values["rejected"], "count": values["count"]}
+            for character, values in report["by_character"].items() if values["count"] >= minimum]
+    table = pd.DataFrame(rows).sort_values("rejected")
+    figure, axis = plt.subplots(figsize=(14, 4))
+    sns.barplot(table, x="character", y="rejected", color="C2", ax=axis)
+    if target is not None:
+        axis.axhline(100 * target, color="C3", linestyle="--", linewidth=1)
+    axis.set(ylim=(0, 101), xlabel="", ylabel='answered "not a digit" (%)',
+             title=f'Letters, symbols and generated scribbles answered "not a digit": {100 * report["rejected"]:.1f}% '
+                   f'of {report["count"]:,}')
     return save(figure, save_as)

@@ -260,3 +260,12 @@ def render_as_drawn(strokes, style: DrawingStyle, rng=None, scale: float | None 
 
     placed, width, height, brush = as_drawn(strokes, style, rng, 1.0 if scale is None else scale)
     return canvas_to_mnist(render_strokes(placed, width, height, brush))
+
+
+def on_app_canvas(strokes, style: DrawingStyle, rng=None, canvas: int = 280) -> np.ndarray:
+    """A pen character drawn in ``style``, centred on the app's ``canvas`` x ``canvas`` RGBA canvas: exactly
+    what the apps hand to ``predict_canvas`` when a person draws it there."""
+    placed, width, height, brush = as_drawn(strokes, style, rng)
+    offset = np.array([(canvas - width) / 2, (canvas - height) / 2])
+    moved = [[tuple(np.clip(np.add(point, offset), 0, canvas)) for point in stroke] for stroke in placed]
+    return render_strokes(moved, canvas, canvas, brush)

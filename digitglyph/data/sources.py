@@ -31,7 +31,7 @@ import numpy as np
 from .mnist import default_data_dir, load_mnist, train_validation_split
 
 NOT_A_DIGIT = 10
-RENDER_VERSION = 1
+RENDER_VERSION = 1  # bump when anything that decides the renders changes (pen.WRITER_SPLIT_SEED included)
 EVALUATION_STYLE = {"size": 180.0, "brush": 20.0, "device": "pen"}  # the default brush, a digit of usual size
 
 # Letters and symbols that people write so that they can look exactly like a digit once scaled to 20x20:
@@ -219,13 +219,13 @@ def _cached(path: Path, make):
     return arrays
 
 
-def pen_sources(pen_dir=None, seed: int = 0):
-    """The pen characters and each one's writer split (train / validation / test)."""
+def pen_sources(pen_dir=None):
+    """The pen characters and each one's writer split (train / validation / test, the same for every run)."""
     from .pen import load_pen_characters, resolve_pen_dir, source_checksums, writer_splits
 
     characters = load_pen_characters(pen_dir)
     checksums = source_checksums(resolve_pen_dir(pen_dir))
-    return characters, writer_splits(characters, seed=seed), checksums
+    return characters, writer_splits(characters), checksums
 
 
 def evaluation_sets(split: str, pen_dir=None, seed: int = 0, generated: int = 1400) -> dict:
@@ -233,7 +233,7 @@ def evaluation_sets(split: str, pen_dir=None, seed: int = 0, generated: int = 14
     once in the default style at the app's full size: ``{"pen_digits": Evaluation, "non_digits": Evaluation}``."""
     from ..strokes import DrawingStyle
 
-    characters, splits, checksums = pen_sources(pen_dir, seed)
+    characters, splits, checksums = pen_sources(pen_dir)
     digits, others = _digits_and_non_digits(characters, splits, split)
     train_digits, _ = _digits_and_non_digits(characters, splits, "train")
     style = DrawingStyle(**EVALUATION_STYLE).__dict__
@@ -259,7 +259,7 @@ def evaluation_sets(split: str, pen_dir=None, seed: int = 0, generated: int = 14
 
 def training_pen_images(pen_dir, seed: int, variants: int, non_digit_slots: int):
     """Training renders: ``(digit_images (n_digits, K, 28, 28), digit_labels, non_digit_images (M, 28, 28))``."""
-    characters, splits, checksums = pen_sources(pen_dir, seed)
+    characters, splits, checksums = pen_sources(pen_dir)
     digits, others = _digits_and_non_digits(characters, splits, "train")
 
     def make():
