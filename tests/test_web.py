@@ -360,3 +360,36 @@ def test_an_eleven_output_model_shows_ten_bars_and_says_not_a_digit(browser, sit
     assert digits.shape == (1, 10) and abs(digits.sum() - 1) < 1e-6, "predictMnist: the ten digits renormalised"
     assert errors == []
     context.close()
+
+
+# Non-digits people draw: a cross, a plus, a caret, a dash, a zigzag, a question-mark-ish hook, a blob, two digits.
+NON_DIGITS = {
+    "x": [[(0.25, 0.25), (0.75, 0.75)], [(0.75, 0.25), (0.25, 0.75)]],
+    "plus": [[(0.5, 0.2), (0.5, 0.8)], [(0.2, 0.5), (0.8, 0.5)]],
+    "caret": [[(0.2, 0.7), (0.5, 0.25), (0.8, 0.7)]],
+    "dash": [[(0.2, 0.5), (0.8, 0.52)]],
+    "zigzag": [[(0.1, 0.3), (0.3, 0.7), (0.5, 0.3), (0.7, 0.7), (0.9, 0.3)]],
+    "hook": [[(0.3, 0.3), (0.5, 0.15), (0.7, 0.3), (0.5, 0.5), (0.5, 0.65)], [(0.5, 0.85), (0.51, 0.86)]],
+    "blob": [[(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6), (0.4, 0.45), (0.55, 0.45), (0.55, 0.55)]],
+    "one-one": [[(0.3, 0.2), (0.3, 0.8)], [(0.7, 0.2), (0.7, 0.8)]],
+}
+
+
+def test_non_digits_get_the_same_outputs_and_answers_in_the_browser_as_in_python(open_page, recognizer):
+    """The TF.js parity check on drawings that are not digits: every output, and the answer from them."""
+    from digitglyph.strokes import render_strokes
+
+    canvases = [render_strokes([[(280 * x, 280 * y) for x, y in stroke] for stroke in strokes], 280, 280, 20)
+                for strokes in NON_DIGITS.values()]
+    predictions = [recognizer.predict_canvas(canvas) for canvas in canvases]
+    inputs = np.stack([prediction.model_input for prediction in predictions])
+    page = open_page()
+    page_outputs = np.array(page.evaluate("images => window.digitglyph.predictOutputs(images)",
+                                          inputs.reshape(-1).tolist()))
+    rule = AnswerRule.from_dict(page.evaluate("window.digitglyph.rule"))
+    for name, prediction, outputs in zip(NON_DIGITS, predictions, page_outputs):
+        python_outputs = list(prediction.probabilities) + ([prediction.not_a_digit] if len(outputs) == 11 else [])
+        assert np.abs(outputs - python_outputs).max() <= TOLERANCE, name
+        assert decide(outputs, rule).status == prediction.status, name
+    draw_with_mouse(page, NON_DIGITS["x"])
+    assert_page_agrees_with_python(page, recognizer)
