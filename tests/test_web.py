@@ -21,6 +21,7 @@ from digitglyph.browser import mouse_stroke, points_along, touch_stroke
 from digitglyph.export import TOLERANCE, build_site, convert, serve
 from digitglyph.paths import VECTORS
 from digitglyph.preprocess import canvas_to_mnist, network_input
+from digitglyph.strokes import render_strokes
 
 pytestmark = pytest.mark.browser
 
@@ -377,8 +378,6 @@ NON_DIGITS = {
 
 def test_non_digits_get_the_same_outputs_and_answers_in_the_browser_as_in_python(open_page, recognizer):
     """The TF.js parity check on drawings that are not digits: every output, and the answer from them."""
-    from digitglyph.strokes import render_strokes
-
     canvases = [render_strokes([[(280 * x, 280 * y) for x, y in stroke] for stroke in strokes], 280, 280, 20)
                 for strokes in NON_DIGITS.values()]
     predictions = [recognizer.predict_canvas(canvas) for canvas in canvases]
