@@ -62,8 +62,9 @@ def main() -> int:
             latencies = stroke_latencies(page, options.strokes)
             if options.screenshot:
                 screenshot(page, options.screenshot)
-            browser_probabilities = np.array(page.evaluate("images => window.digitglyph.predictMnist(images)",
-                                                           images.reshape(-1).tolist()))
+            browser_probabilities = np.array(
+                page.evaluate("images => window.digitglyph.predictMnist(images)", images.reshape(-1).tolist())
+            )
     python_probabilities = recognizer.predict_mnist(images)
     results = {
         "model_version": manifest["model_version"],
@@ -127,8 +128,11 @@ def parse_args():
     parser.add_argument("--strokes", type=int, default=36, help="strokes to time (at least 30)")
     parser.add_argument("--images", type=int, default=1000, help="MNIST test images to compare on")
     parser.add_argument("--model", help="a .keras file (default: the shipped model)")
-    parser.add_argument("--screenshot", type=Path, help="also save the page with a drawn digit here "
-                                                         "(reports/figures/web-page.png for the README)")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        help="also save the page with a drawn digit here (reports/figures/web-page.png for the README)",
+    )
     options = parser.parse_args()
     if options.strokes < 30 or not 1 <= options.images <= 10_000:
         parser.error("--strokes must be at least 30 and --images between 1 and 10000")

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +54,15 @@ from .paths import WEB
 from .preprocess import network_input
 from .recognizer import Recognizer
 
-PAGE_FILES = ["index.html", "src/app.js", "src/sketch.js", "src/answers.js", "src/preprocess.js", "src/style.css",
-              "src/icon.svg"]
+PAGE_FILES = [
+    "index.html",
+    "src/app.js",
+    "src/sketch.js",
+    "src/answers.js",
+    "src/preprocess.js",
+    "src/style.css",
+    "src/icon.svg",
+]
 OUTPUT_WIDTHS = (DIGITS, DIGITS + 1)  # the ten digit probabilities, and optionally "not a digit"
 TFJS_PACKAGES = {"tfjs-core": "tf-core", "tfjs-backend-cpu": "tf-backend-cpu", "tfjs-converter": "tf-converter"}
 MODEL_RUNNER = WEB / "tools" / "run-model.mjs"
@@ -83,9 +90,11 @@ def main(args=None) -> int:
         return 0
     weights = "float32" if getattr(args, "float32", False) else "float16"
     manifest = build_site(args.model, out, weights=weights)
-    print(f"built {out}: model {manifest['model_version']}, {weights} weights "
-          f"({manifest['weights_bytes']:,} bytes), TF.js {manifest['tfjs_version']}, "
-          f"max |TF.js - Keras| = {manifest['check']['max_abs_difference']:.2e}")
+    print(
+        f"built {out}: model {manifest['model_version']}, {weights} weights "
+        f"({manifest['weights_bytes']:,} bytes), TF.js {manifest['tfjs_version']}, "
+        f"max |TF.js - Keras| = {manifest['check']['max_abs_difference']:.2e}"
+    )
     return 0
 
 
@@ -107,10 +116,12 @@ def build_site(model=None, out=DIST, weights: str = "float16") -> dict:
     sources = _page_sources()
     recognizer = Recognizer.load(model)
     if weights == "float16" and not is_float16_exact(recognizer.model):
-        raise ExportError(f"model {recognizer.version} has batch norms or weights that are not float16 values, so "
-                          "float16 storage would make the page compute with other numbers than Python (up to "
-                          "~1e-3 apart): ship it first (`digitglyph ship RUN_DIR`, which folds and rounds it) "
-                          "or export with --float32")
+        raise ExportError(
+            f"model {recognizer.version} has batch norms or weights that are not float16 values, so "
+            "float16 storage would make the page compute with other numbers than Python (up to "
+            "~1e-3 apart): ship it first (`digitglyph ship RUN_DIR`, which folds and rounds it) "
+            "or export with --float32"
+        )
     with tempfile.TemporaryDirectory(prefix="digitglyph-site-") as staging:
         site = Path(staging) / "site"
         convert(recognizer.model, site / "model", weights)
@@ -126,7 +137,7 @@ def build_site(model=None, out=DIST, weights: str = "float16") -> dict:
             "weights_bytes": sum(path.stat().st_size for path in (site / "model").glob("*.bin")),
             "tfjs_version": _tfjs_version(),
             "digitglyph_version": __version__,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "check": check,
             "files": {str(path.relative_to(site)): _sha256(path) for path in sorted(site.rglob("*")) if path.is_file()},
         }
@@ -146,8 +157,13 @@ def convert(keras_model, model_dir: Path, weights: str) -> None:
         keras_model.export(saved, format="tf_saved_model", verbose=False)
         quantization = {"float16": "*"} if weights == "float16" else None
         try:
-            convert_tf_saved_model(saved, str(model_dir), signature_def="serving_default",
-                                   saved_model_tags="serve", quantization_dtype_map=quantization)
+            convert_tf_saved_model(
+                saved,
+                str(model_dir),
+                signature_def="serving_default",
+                saved_model_tags="serve",
+                quantization_dtype_map=quantization,
+            )
         except Exception as error:  # the converter raises ValueError, KeyError, ... for unsupported graphs
             raise ExportError(f"tensorflowjs could not convert the model: {error}") from None
 
@@ -167,10 +183,15 @@ def check_graph_model(model_dir: Path, keras_model) -> dict:
         raise ExportError(f"TF.js gives outputs of shape {actual.shape}, Keras {expected.shape}")
     difference = float(np.abs(actual - expected).max())
     if not difference <= TOLERANCE:
-        raise ExportError(f"TF.js and Keras disagree on the probe images: max |difference| {difference:.2e} "
-                          f"> {TOLERANCE:.0e}")
-    return {"probe_images": len(probes), "outputs": int(expected.shape[1]), "max_abs_difference": difference,
-            "tolerance": TOLERANCE}
+        raise ExportError(
+            f"TF.js and Keras disagree on the probe images: max |difference| {difference:.2e} > {TOLERANCE:.0e}"
+        )
+    return {
+        "probe_images": len(probes),
+        "outputs": int(expected.shape[1]),
+        "max_abs_difference": difference,
+        "tolerance": TOLERANCE,
+    }
 
 
 def verify_model_json(model_dir: Path) -> dict:
@@ -181,8 +202,10 @@ def verify_model_json(model_dir: Path) -> dict:
     except (OSError, ValueError) as error:
         raise ExportError(f"{path} is not a readable JSON file: {error}") from None
     if model_json.get("format") != "graph-model":
-        raise ExportError(f"{path} has format {model_json.get('format')!r}; the page loads only 'graph-model' "
-                          "(tf.loadGraphModel), which TF.js reads from any TensorFlow version")
+        raise ExportError(
+            f"{path} has format {model_json.get('format')!r}; the page loads only 'graph-model' "
+            "(tf.loadGraphModel), which TF.js reads from any TensorFlow version"
+        )
     ops = {node.get("op") for node in model_json.get("modelTopology", {}).get("node", [])}
     for function in model_json.get("modelTopology", {}).get("library", {}).get("function", []):
         ops |= {node.get("op") for node in function.get("nodeDef", [])}
@@ -206,12 +229,16 @@ def supported_ops() -> frozenset:
 def _verify_signature(model_json: dict, path: Path) -> None:
     def shapes(kind):
         tensors = model_json.get("signature", {}).get(kind, {})
-        return [[int(dim.get("size", -1)) for dim in tensor.get("tensorShape", {}).get("dim", [])]
-                for tensor in tensors.values()]
+        return [
+            [int(dim.get("size", -1)) for dim in tensor.get("tensorShape", {}).get("dim", [])]
+            for tensor in tensors.values()
+        ]
 
     if shapes("inputs") != [[-1, 28, 28, 1]] or shapes("outputs") not in ([[-1, width]] for width in OUTPUT_WIDTHS):
-        raise ExportError(f"{path} maps {shapes('inputs')} to {shapes('outputs')}; the page needs one "
-                          "(-1, 28, 28, 1) input and one (-1, 10) output (or (-1, 11): digits and not-a-digit)")
+        raise ExportError(
+            f"{path} maps {shapes('inputs')} to {shapes('outputs')}; the page needs one "
+            "(-1, 28, 28, 1) input and one (-1, 10) output (or (-1, 11): digits and not-a-digit)"
+        )
 
 
 def _verify_weight_files(model_json: dict, model_dir: Path) -> None:
@@ -247,8 +274,13 @@ def run_in_tfjs(model_dir: Path, images: np.ndarray) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="digitglyph-tfjs-") as work:
         inputs, outputs = Path(work) / "inputs.f32", Path(work) / "outputs.f32"
         network_input(images).tofile(inputs)
-        result = subprocess.run([node, str(MODEL_RUNNER), str(Path(model_dir).resolve()), str(inputs), str(outputs)],
-                                cwd=WEB, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [node, str(MODEL_RUNNER), str(Path(model_dir).resolve()), str(inputs), str(outputs)],
+            cwd=WEB,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if result.returncode != 0:
             raise ExportError(f"TF.js could not load or run {model_dir}:\n{result.stderr.strip()[-2000:]}")
         try:
@@ -308,8 +340,9 @@ def _tfjs_version() -> str:
 def _check_out_dir(out: Path) -> None:
     """Refuse to replace a directory that is not a site this module built (or empty)."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise ExportError(f"{out} exists and is not a DigitGlyph site (no {MANIFEST}); "
-                          "choose another --out or remove it")
+        raise ExportError(
+            f"{out} exists and is not a DigitGlyph site (no {MANIFEST}); choose another --out or remove it"
+        )
 
 
 def _sha256(path: Path) -> str:

@@ -24,8 +24,9 @@ KERNEL = "digitglyph"
 EXPLORE, TRAIN, SWEEP = (NOTEBOOKS / name for name in ("01-explore.ipynb", "02-train.ipynb", "03-sweep.ipynb"))
 
 
-def execute_notebook(source: Path, target: Path, parameters: dict, cwd: str | os.PathLike | None = None,
-                     progress: bool = False) -> Path:
+def execute_notebook(
+    source: Path, target: Path, parameters: dict, cwd: str | os.PathLike | None = None, progress: bool = False
+) -> Path:
     """Run ``source`` with ``parameters`` into ``target`` (and ``target`` with ``.html``), atomically.
 
     ``cwd`` is the directory the notebook runs in (default: the repository root).  On failure the
@@ -38,8 +39,14 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: str | os
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_notebook(target)
     try:
-        papermill.execute_notebook(str(source), str(partial), parameters=parameters, kernel_name=KERNEL,
-                                   cwd=str(cwd or ROOT), progress_bar=progress)
+        papermill.execute_notebook(
+            str(source),
+            str(partial),
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(cwd or ROOT),
+            progress_bar=progress,
+        )
     except BaseException:
         keep_failed(target)
         raise
@@ -77,8 +84,11 @@ def write_html(notebook: Path, html: Path) -> None:
 
 def code_cells(notebook) -> list[str]:
     """Source of every code cell except the one papermill injects."""
-    return [cell.source for cell in notebook.cells
-            if cell.cell_type == "code" and "injected-parameters" not in cell.metadata.get("tags", [])]
+    return [
+        cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "code" and "injected-parameters" not in cell.metadata.get("tags", [])
+    ]
 
 
 def is_current(source: Path, target: Path, parameters: dict) -> bool:

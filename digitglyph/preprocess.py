@@ -190,7 +190,7 @@ def centre(box: np.ndarray) -> np.ndarray:
     dy = min(max(dy, -top), FIELD - height - top)
     dx = min(max(dx, -left), FIELD - width - left)
     field = np.zeros((FIELD, FIELD))
-    field[top + dy: top + dy + height, left + dx: left + dx + width] = box
+    field[top + dy : top + dy + height, left + dx : left + dx + width] = box
     return field
 
 
@@ -204,7 +204,7 @@ def canvas_to_mnist(image: np.ndarray) -> np.ndarray | None:
     if box is None:
         return None
     y0, y1, x0, x1 = box
-    crop = ink_map[y0: y1 + 1, x0: x1 + 1]
+    crop = ink_map[y0 : y1 + 1, x0 : x1 + 1]
     out_h, out_w = scaled_size(*crop.shape)
     scaled = area_weights(crop.shape[0], out_h) @ crop @ area_weights(crop.shape[1], out_w).T
     scaled = scaled * (255.0 / scaled.max())

@@ -17,8 +17,13 @@ from .notebooks import EXPLORE, TRAIN, execute_notebook, is_current
 from .paths import FIGURES, REPORTS, RUNS, SWEEPS, relative_to_root
 
 DEFAULT_SWEEP = SWEEPS / "default.yaml"
-EXPLORE_PARAMETERS = {"data_dir": None, "sample_size": 3000, "examples_per_class": 10, "seed": 0,
-                      "figures_dir": relative_to_root(FIGURES)}
+EXPLORE_PARAMETERS = {
+    "data_dir": None,
+    "sample_size": 3000,
+    "examples_per_class": 10,
+    "seed": 0,
+    "figures_dir": relative_to_root(FIGURES),
+}
 TRAIN_RECIPE = "report"  # recipes/report.yaml: the small run 02-train's report shows
 
 
@@ -36,8 +41,11 @@ def train_parameters() -> dict:
     """The report's run (its recipe), in a run directory named by the recipe's values (a finished run
     directory is reused by ``train``, so other values must never share it)."""
     values = {"seed": 0, **recipes.load(TRAIN_RECIPE)}
-    return {"recipe": TRAIN_RECIPE, "run_dir": relative_to_root(RUNS / "reports" / sweep.run_id(values)),
-            "figures_dir": relative_to_root(FIGURES)}
+    return {
+        "recipe": TRAIN_RECIPE,
+        "run_dir": relative_to_root(RUNS / "reports" / sweep.run_id(values)),
+        "figures_dir": relative_to_root(FIGURES),
+    }
 
 
 def main(args=None) -> int:

@@ -58,8 +58,16 @@ from .paths import from_root, relative_to_root
 
 SWEEP_KEYS = {"name", "reports_dir", "workers", "seeds", "fixed", "grid", "report"}
 RESERVED = {"run_dir", "threads", "figures_dir"}  # set by the sweep, not by a sweep file
-RESULT_METRICS = ["test_accuracy", "test_errors", "validation_accuracy", "wall_time_s", "epochs_trained",
-                  "parameter_count", "expected_calibration_error", "train_size"]
+RESULT_METRICS = [
+    "test_accuracy",
+    "test_errors",
+    "validation_accuracy",
+    "wall_time_s",
+    "epochs_trained",
+    "parameter_count",
+    "expected_calibration_error",
+    "train_size",
+]
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ class Sweep:
 @dataclass(frozen=True)
 class RunTask:
     """Everything one worker needs to execute one run (picklable, for processes and Dask)."""
+
     run_id: str
     notebook: str
     error_file: str
@@ -114,6 +123,7 @@ class RunTask:
 
 
 # ----------------------------------------------------------------------------- the sweep file
+
 
 class SweepFileError(ValueError):
     """A sweep file that cannot be run as written (the message names the file and the mistake)."""
@@ -132,9 +142,11 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         raise problem(f"unknown key(s) {sorted(unknown)}; known: {sorted(SWEEP_KEYS)}")
     grid, fixed, seeds = spec.get("grid"), spec.get("fixed") or {}, spec.get("seeds", [0])
     if not isinstance(grid, dict) or not grid:
-        raise problem(f"grid must map each varied parameter to a list of values (for example "
-                      f"'grid: {{architecture: [glyphnet, lenet5]}}'), got {grid!r}; a sweep without a grid "
-                      "would start one default training run")
+        raise problem(
+            f"grid must map each varied parameter to a list of values (for example "
+            f"'grid: {{architecture: [glyphnet, lenet5]}}'), got {grid!r}; a sweep without a grid "
+            "would start one default training run"
+        )
     if not all(isinstance(values, list) and values for values in grid.values()):
         raise problem("every grid entry must be a non-empty list of values")
     if not isinstance(fixed, dict):
@@ -144,8 +156,10 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     allowed = train_parameter_names()
     unknown = (set(grid) | set(fixed)) - allowed
     if unknown:
-        raise problem(f"{sorted(unknown)} are not parameters of {TRAIN_NOTEBOOK.name} (TrainConfig fields or "
-                      f"recipe); choose from {sorted(allowed)}")
+        raise problem(
+            f"{sorted(unknown)} are not parameters of {TRAIN_NOTEBOOK.name} (TrainConfig fields or "
+            f"recipe); choose from {sorted(allowed)}"
+        )
     if set(grid) & set(fixed):
         raise problem(f"{sorted(set(grid) & set(fixed))} are both fixed and in the grid")
     workers = spec.get("workers", 1)
@@ -158,16 +172,22 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     runs = {}
     for seed in seeds:  # seed-major: the first seed of every configuration finishes first
         for combination in itertools.product(*grid.values()):
-            parameters = {**fixed, **dict(zip(grid, combination)), "seed": seed}
+            parameters = {**fixed, **dict(zip(grid, combination, strict=True)), "seed": seed}
             try:
                 run_config(parameters)
             except (TypeError, ValueError) as error:
                 raise problem(f"the run {_describe(parameters)} cannot train: {error}") from None
             run = Run(run_id(parameters), parameters)
             runs[run.run_id] = run
-    return Sweep(name=spec.get("name", path.stem), file=path.absolute(),
-                 reports_dir=from_root(spec.get("reports_dir", "reports")), workers=workers,
-                 runs=list(runs.values()), grid_names=list(grid), report=spec.get("report", True))
+    return Sweep(
+        name=spec.get("name", path.stem),
+        file=path.absolute(),
+        reports_dir=from_root(spec.get("reports_dir", "reports")),
+        workers=workers,
+        runs=list(runs.values()),
+        grid_names=list(grid),
+        report=spec.get("report", True),
+    )
 
 
 def _read_spec(path: Path) -> dict:
@@ -190,8 +210,10 @@ def _read_spec(path: Path) -> dict:
     if spec is None:
         raise SweepFileError(f"sweep file {path} is empty: it needs at least a grid")
     if not isinstance(spec, dict):
-        raise SweepFileError(f"sweep file {path} must be a mapping of keys ({', '.join(sorted(SWEEP_KEYS))}), "
-                             f"got a {type(spec).__name__}: {spec!r}")
+        raise SweepFileError(
+            f"sweep file {path} must be a mapping of keys ({', '.join(sorted(SWEEP_KEYS))}), "
+            f"got a {type(spec).__name__}: {spec!r}"
+        )
     return spec
 
 
@@ -223,6 +245,7 @@ def run_id(parameters: dict) -> str:
 
 # ----------------------------------------------------------------------------- running
 
+
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -234,23 +257,35 @@ def run_sweep(sweep: Sweep, workers: int | None = None, scheduler: str | None = 
     workers = workers or sweep.workers
     threads = max(1, available_cores() // workers)
     pending = [run for run in sweep.runs if not sweep.finished(run)]
-    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {len(sweep.runs) - len(pending)} already finished, "
-          f"{len(pending)} to run on {'Dask at ' + scheduler if scheduler else f'{workers} local worker(s)'} "
-          f"with {threads} TensorFlow thread(s) each", flush=True)
+    print(
+        f"sweep {sweep.name}: {len(sweep.runs)} runs, {len(sweep.runs) - len(pending)} already finished, "
+        f"{len(pending)} to run on {'Dask at ' + scheduler if scheduler else f'{workers} local worker(s)'} "
+        f"with {threads} TensorFlow thread(s) each",
+        flush=True,
+    )
     sweep.runs_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [RunTask(run.run_id, str(sweep.notebook(run)), str(sweep.error_file(run)),
-                     {"recipe": None, **run.parameters, "run_dir": str(sweep.run_dir(run)), "threads": threads},
-                     os.getcwd())
-             for run in pending]
-    outcomes = _on_dask(tasks, scheduler, len(sweep.runs)) if scheduler else \
-        _on_local_workers(tasks, workers, len(sweep.runs))
+    tasks = [
+        RunTask(
+            run.run_id,
+            str(sweep.notebook(run)),
+            str(sweep.error_file(run)),
+            {"recipe": None, **run.parameters, "run_dir": str(sweep.run_dir(run)), "threads": threads},
+            os.getcwd(),
+        )
+        for run in pending
+    ]
+    outcomes = (
+        _on_dask(tasks, scheduler, len(sweep.runs)) if scheduler else _on_local_workers(tasks, workers, len(sweep.runs))
+    )
 
     write_results(sweep)
     if sweep.report and (outcomes or not _report_current(sweep)):
         execute_notebook(SWEEP_NOTEBOOK, sweep.results_dir / "03-sweep.ipynb", _report_parameters(sweep))
     failed = [outcome for outcome in outcomes if outcome["status"] == "failed"]
-    print(f"sweep {sweep.name}: {sum(sweep.finished(run) for run in sweep.runs)} of {len(sweep.runs)} runs finished, "
-          f"{len(failed)} failed; results in {sweep.results_dir / 'results.md'}")
+    print(
+        f"sweep {sweep.name}: {sum(sweep.finished(run) for run in sweep.runs)} of {len(sweep.runs)} runs finished, "
+        f"{len(failed)} failed; results in {sweep.results_dir / 'results.md'}"
+    )
     return 1 if failed else 0
 
 
@@ -319,8 +354,10 @@ def _child(target, task: RunTask, sender) -> None:
 def _worker_died(task: RunTask, exitcode, seconds: float) -> dict:
     how = f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
     keep_failed(Path(task.notebook))  # as far as papermill got
-    message = (f"WorkerDied: the worker process running this run ended without a result ({how}; out of memory?). "
-               "Its finished epochs are kept: the next sweep resumes it.")
+    message = (
+        f"WorkerDied: the worker process running this run ended without a result ({how}; out of memory?). "
+        "Its finished epochs are kept: the next sweep resumes it."
+    )
     return _record_failure(task, message, "", seconds)
 
 
@@ -330,8 +367,10 @@ def _on_dask(tasks: list[RunTask], scheduler: str, total: int) -> list[dict]:
     if not tasks:
         return []
     with Client(scheduler) as client:
-        futures = [client.submit(execute_run, task, pure=False, key=f"digitglyph-run-{task.run_id}-{time.time_ns()}")
-                   for task in tasks]
+        futures = [
+            client.submit(execute_run, task, pure=False, key=f"digitglyph-run-{task.run_id}-{time.time_ns()}")
+            for task in tasks
+        ]
         slots = sum(client.nthreads().values()) or 1
         return _track((future.result() for future in as_completed(futures)), len(tasks), total, slots)
 
@@ -361,18 +400,30 @@ def execute_run(task: RunTask) -> dict:
     try:
         execute_notebook(TRAIN_NOTEBOOK, Path(task.notebook), task.parameters, cwd=task.cwd)
     except Exception as error:  # noqa: BLE001 - any failure of one run is recorded, the sweep goes on
-        return _record_failure(task, _error_message(error), _strip_ansi("".join(
-            getattr(error, "traceback", None) or traceback.format_exception(error))), time.perf_counter() - started)
+        return _record_failure(
+            task,
+            _error_message(error),
+            _strip_ansi("".join(getattr(error, "traceback", None) or traceback.format_exception(error))),
+            time.perf_counter() - started,
+        )
     error_file.unlink(missing_ok=True)
     return {"run_id": task.run_id, "status": "done", "seconds": time.perf_counter() - started}
 
 
 def _record_failure(task: RunTask, message: str, details: str, seconds: float) -> dict:
     """Write the run's ``<run-id>.error.json`` and return its "failed" outcome."""
-    write_json_atomic(Path(task.error_file), {
-        "run_id": task.run_id, "error": message, "parameters": task.parameters,
-        "failed_notebook": str(failed_notebook(Path(task.notebook))),
-        "traceback": details, "seconds": seconds, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    write_json_atomic(
+        Path(task.error_file),
+        {
+            "run_id": task.run_id,
+            "error": message,
+            "parameters": task.parameters,
+            "failed_notebook": str(failed_notebook(Path(task.notebook))),
+            "traceback": details,
+            "seconds": seconds,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
     return {"run_id": task.run_id, "status": "failed", "error": message, "seconds": seconds}
 
 
@@ -387,6 +438,7 @@ def _strip_ansi(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------- results
+
 
 def collect_results(sweep: Sweep):
     """One row per run of the sweep, read from its run directory (or error file)."""
@@ -424,43 +476,60 @@ def write_results(sweep: Sweep):
 def summary_by_architecture(results):
     done = results[results["status"] == "done"]
     summary = done.groupby("architecture").agg(
-        runs=("run_id", "count"), mean_test_accuracy=("test_accuracy", "mean"),
-        min_test_accuracy=("test_accuracy", "min"), max_test_accuracy=("test_accuracy", "max"),
-        mean_wall_time_s=("wall_time_s", "mean"), mean_epochs=("epochs_trained", "mean"),
-        parameter_count=("parameter_count", "first"))
+        runs=("run_id", "count"),
+        mean_test_accuracy=("test_accuracy", "mean"),
+        min_test_accuracy=("test_accuracy", "min"),
+        max_test_accuracy=("test_accuracy", "max"),
+        mean_wall_time_s=("wall_time_s", "mean"),
+        mean_epochs=("epochs_trained", "mean"),
+        parameter_count=("parameter_count", "first"),
+    )
     return summary.sort_values("mean_test_accuracy", ascending=False).reset_index()
 
 
 def results_markdown(sweep: Sweep, results) -> str:
-    fixed = {k: v for k, v in sweep.runs[0].parameters.items() if k not in sweep.grid_names + ["seed"]} \
-        if sweep.runs else {}
+    fixed = (
+        {k: v for k, v in sweep.runs[0].parameters.items() if k not in sweep.grid_names + ["seed"]}
+        if sweep.runs
+        else {}
+    )
     counts = results["status"].value_counts().to_dict()
     summary = summary_by_architecture(results)
-    lines = [f"# Sweep `{sweep.name}`", "",
-             f"{len(results)} runs ({', '.join(f'{n} {status}' for status, n in counts.items())}) from "
-             f"`{relative_to_root(sweep.file)}`: {' x '.join(sweep.grid_names) or 'one configuration'} x "
-             f"{results['seed'].nunique()} seed(s). Every run: {', '.join(f'`{k}={v}`' for k, v in fixed.items())}.",
-             "Test accuracy is on the 10,000 MNIST test images; training time is the run's own fit time.", "",
-             "![test accuracy per architecture](../figures/sweep-accuracy-by-architecture.png)", "",
-             "## By architecture (over seeds)", ""]
-    lines += markdown_table(summary.assign(
-        mean_test_accuracy=summary.mean_test_accuracy.map(percent),
-        min_test_accuracy=summary.min_test_accuracy.map(percent),
-        max_test_accuracy=summary.max_test_accuracy.map(percent),
-        mean_wall_time_s=summary.mean_wall_time_s.map("{:.0f}".format),
-        mean_epochs=summary.mean_epochs.map("{:.1f}".format),
-        parameter_count=summary.parameter_count.map("{:,.0f}".format)).rename(columns=_spaced))
+    lines = [
+        f"# Sweep `{sweep.name}`",
+        "",
+        f"{len(results)} runs ({', '.join(f'{n} {status}' for status, n in counts.items())}) from "
+        f"`{relative_to_root(sweep.file)}`: {' x '.join(sweep.grid_names) or 'one configuration'} x "
+        f"{results['seed'].nunique()} seed(s). Every run: {', '.join(f'`{k}={v}`' for k, v in fixed.items())}.",
+        "Test accuracy is on the 10,000 MNIST test images; training time is the run's own fit time.",
+        "",
+        "![test accuracy per architecture](../figures/sweep-accuracy-by-architecture.png)",
+        "",
+        "## By architecture (over seeds)",
+        "",
+    ]
+    lines += markdown_table(
+        summary.assign(
+            mean_test_accuracy=summary.mean_test_accuracy.map(percent),
+            min_test_accuracy=summary.min_test_accuracy.map(percent),
+            max_test_accuracy=summary.max_test_accuracy.map(percent),
+            mean_wall_time_s=summary.mean_wall_time_s.map("{:.0f}".format),
+            mean_epochs=summary.mean_epochs.map("{:.1f}".format),
+            parameter_count=summary.parameter_count.map("{:,.0f}".format),
+        ).rename(columns=_spaced)
+    )
     lines += ["", "## Every run", ""]
-    table = results[["run_id", "status", "architecture", "seed"] +
-                    [name for name in sweep.grid_names if name != "architecture"] +
-                    ["test_accuracy", "test_errors", "validation_accuracy", "wall_time_s", "epochs_trained",
-                     "notebook"]].copy()
+    table = results[
+        ["run_id", "status", "architecture", "seed"]
+        + [name for name in sweep.grid_names if name != "architecture"]
+        + ["test_accuracy", "test_errors", "validation_accuracy", "wall_time_s", "epochs_trained", "notebook"]
+    ].copy()
     done = table["status"] == "done"
     for column in ("test_accuracy", "validation_accuracy"):
-        table[column] = [percent(v) if ok else "" for v, ok in zip(table[column], done)]
-    table["wall_time_s"] = [f"{v:.0f}" if ok else "" for v, ok in zip(table["wall_time_s"], done)]
+        table[column] = [percent(v) if ok else "" for v, ok in zip(table[column], done, strict=True)]
+    table["wall_time_s"] = [f"{v:.0f}" if ok else "" for v, ok in zip(table["wall_time_s"], done, strict=True)]
     for column in ("test_errors", "epochs_trained"):
-        table[column] = [f"{v:.0f}" if ok else "" for v, ok in zip(table[column], done)]
+        table[column] = [f"{v:.0f}" if ok else "" for v, ok in zip(table[column], done, strict=True)]
     table["notebook"] = [f"[notebook]({link})" for link in table["notebook"]]
     lines += markdown_table(table)
     failed = results[results["status"] == "failed"]

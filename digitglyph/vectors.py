@@ -59,7 +59,7 @@ def _cases(images, labels):
         strokes = [[(min(x, width - 2), min(y, height - 2)) for x, y in s] for s in strokes]
         return render_strokes(strokes, width, height, brush)[:, :, 3]
 
-    picks = [int(np.flatnonzero(labels == d)[k]) for d, k in zip(range(10), rng.integers(0, 50, 10))]
+    picks = [int(np.flatnonzero(labels == d)[k]) for d, k in zip(range(10), rng.integers(0, 50, 10), strict=True)]
     yield "alpha-280-centred", drawn(picks[0], 280, 280, 20, 200, (140, 140)), "alpha"
     yield "alpha-280-corner-small", drawn(picks[1], 280, 280, 8, 70, (50, 45)), "alpha"
     yield "alpha-560-thick", drawn(picks[2], 560, 560, 70, 380, (300, 260), 0.1), "alpha"
@@ -71,11 +71,17 @@ def _cases(images, labels):
     black_on_white, white_on_black = ("opaque", (0, 0, 0), (255, 255, 255)), ("opaque", (255, 255, 255), (0, 0, 0))
     yield "black-on-white-opaque", drawn(picks[8], 280, 280, 18, 190, (150, 130)), black_on_white
     yield "white-on-black-opaque", drawn(picks[9], 280, 280, 18, 190, (130, 150)), white_on_black
-    yield "blue-on-cream", drawn(picks[0], 240, 240, 16, 160, (120, 120), -0.1), \
-        ("opaque", (20, 40, 160), (250, 245, 225))
+    yield (
+        "blue-on-cream",
+        drawn(picks[0], 240, 240, 16, 160, (120, 120), -0.1),
+        ("opaque", (20, 40, 160), (250, 245, 225)),
+    )
     yield "yellow-on-navy", drawn(picks[1], 240, 240, 16, 160, (120, 120)), ("opaque", (250, 220, 40), (10, 20, 70))
-    yield "grey-paper-dark-ink", drawn(picks[2], 200, 200, 14, 150, (100, 100)), \
-        ("opaque", (30, 30, 30), (180, 180, 180))
+    yield (
+        "grey-paper-dark-ink",
+        drawn(picks[2], 200, 200, 14, 150, (100, 100)),
+        ("opaque", (30, 30, 30), (180, 180, 180)),
+    )
     for k, d in enumerate(rng.choice(len(images), 8, replace=False)):
         side = int(rng.choice([140, 280, 420]))
         brush, height = float(rng.uniform(side / 25, side / 9)), float(rng.uniform(0.4, 0.8) * side)
@@ -126,7 +132,7 @@ def _outside_rounded_corners(height: int, width: int, radius: int) -> np.ndarray
     y, x = np.mgrid[:height, :width] + 0.5
     dy = np.maximum(0, np.maximum(radius - y, y - (height - radius)))
     dx = np.maximum(0, np.maximum(radius - x, x - (width - radius)))
-    return dx ** 2 + dy ** 2 > radius ** 2
+    return dx**2 + dy**2 > radius**2
 
 
 def build_vectors(images, labels) -> list[dict]:
@@ -140,9 +146,15 @@ def build_vectors(images, labels) -> list[dict]:
         else:
             rgba = _opaque(coverage, style[1], style[2])
         expected = canvas_to_mnist(rgba)
-        cases.append({"name": name, "width": int(rgba.shape[1]), "height": int(rgba.shape[0]),
-                      "rgba": encode_canvas(rgba),
-                      "expected": None if expected is None else expected.ravel().tolist()})
+        cases.append(
+            {
+                "name": name,
+                "width": int(rgba.shape[1]),
+                "height": int(rgba.shape[0]),
+                "rgba": encode_canvas(rgba),
+                "expected": None if expected is None else expected.ravel().tolist(),
+            }
+        )
     return cases
 
 
@@ -159,8 +171,11 @@ def answer_cases():
     default, shipped_like = AnswerRule(), AnswerRule(unsure_below=0.6, not_a_digit_at=0.5)
     yield "empty", None, default
     yield "confident-7", _one_hot_ish(7, 0.97), default
-    yield "confident-0-float32", [0.9612345, 0.0012, 0.0031, 0.0042, 0.0051, 0.0061, 0.0072, 0.0043, 0.0036,
-                                  0.0040655], default
+    yield (
+        "confident-0-float32",
+        [0.9612345, 0.0012, 0.0031, 0.0042, 0.0051, 0.0061, 0.0072, 0.0043, 0.0036, 0.0040655],
+        default,
+    )
     yield "unsure-3", _one_hot_ish(3, 0.55), default
     yield "at-unsure-threshold-is-ok", [0.6, 0.4] + [0.0] * 8, default
     yield "just-below-unsure-threshold", [0.5999999, 0.4000001] + [0.0] * 8, default
@@ -174,8 +189,11 @@ def answer_cases():
     yield "eleven-not-a-digit", _one_hot_ish(8, 0.2, 11, 0.7), shipped_like
     yield "eleven-at-not-a-digit-threshold", _one_hot_ish(8, 0.45, 11, 0.5), shipped_like
     yield "eleven-just-below-not-a-digit-threshold", _one_hot_ish(9, 0.5, 11, 0.4999), shipped_like
-    yield "eleven-not-a-digit-beats-a-confident-digit", _one_hot_ish(6, 0.45, 11, 0.55),\
-        AnswerRule(unsure_below=0.4, not_a_digit_at=0.5)
+    yield (
+        "eleven-not-a-digit-beats-a-confident-digit",
+        _one_hot_ish(6, 0.45, 11, 0.55),
+        AnswerRule(unsure_below=0.4, not_a_digit_at=0.5),
+    )
     yield "eleven-unsure", _one_hot_ish(5, 0.4, 11, 0.3), shipped_like
     yield "eleven-with-the-default-rule-never-rejects", _one_hot_ish(3, 0.05, 11, 0.95), default
     yield "eleven-digit-bars-not-renormalised", _one_hot_ish(0, 0.62, 11, 0.3), shipped_like
@@ -197,9 +215,15 @@ def build_answer_vectors() -> list[dict]:
             case["error"] = str(error)
         else:
             head, detail = wording(answer)
-            case["expected"] = {"status": answer.status, "digit": answer.digit, "best_guess": answer.best_guess,
-                                "probabilities": list(answer.probabilities), "not_a_digit": answer.not_a_digit,
-                                "head": head, "detail": detail}
+            case["expected"] = {
+                "status": answer.status,
+                "digit": answer.digit,
+                "best_guess": answer.best_guess,
+                "probabilities": list(answer.probabilities),
+                "not_a_digit": answer.not_a_digit,
+                "head": head,
+                "detail": detail,
+            }
         cases.append(case)
     return cases
 

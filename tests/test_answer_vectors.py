@@ -37,5 +37,10 @@ def test_python_reproduces_every_answer_vector(case):
     head, detail = wording(answer)
     expected = case["expected"]
     assert (answer.status, answer.digit, answer.best_guess, head, detail) == (
-        expected["status"], expected["digit"], expected["best_guess"], expected["head"], expected["detail"])
+        expected["status"],
+        expected["digit"],
+        expected["best_guess"],
+        expected["head"],
+        expected["detail"],
+    )
     assert list(answer.probabilities) == expected["probabilities"]

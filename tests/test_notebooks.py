@@ -27,8 +27,16 @@ from digitglyph.paths import NOTEBOOKS, ROOT, SWEEPS
 pytestmark = pytest.mark.slow
 TINY_SWEEP = SWEEPS / "tiny.yaml"
 TINY_RUN = {"architecture": "lenet5", "epochs": 1, "train_subset": 500, "validation_size": 200, "batch_size": 64}
-EXPLORE_FIGURES = ["class-balance", "samples", "mean-images", "intensity", "ink-geometry", "stroke-thickness",
-                   "pca", "hardest"]
+EXPLORE_FIGURES = [
+    "class-balance",
+    "samples",
+    "mean-images",
+    "intensity",
+    "ink-geometry",
+    "stroke-thickness",
+    "pca",
+    "hardest",
+]
 TRAIN_FIGURES = ["learning-curves", "confusion", "per-class-accuracy", "misclassified", "reliability"]
 
 
@@ -50,6 +58,7 @@ def errors_in(notebook_path: Path) -> list:
 
 # ----------------------------------------------------------------------------- notebooks as committed
 
+
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.name)
 def test_committed_notebooks_carry_no_outputs(path):
     notebook = nbformat.read(path, as_version=4)
@@ -68,10 +77,15 @@ def test_report_notebooks_use_the_project_kernel_and_a_parameters_cell(path):
 
 # ----------------------------------------------------------------------------- each notebook runs
 
+
 def test_explore_notebook_draws_and_saves_every_figure(tmp_path, mnist_dir):
     target = tmp_path / "01-explore.ipynb"
-    parameters = {"data_dir": str(mnist_dir), "sample_size": 300, "examples_per_class": 4,
-                  "figures_dir": str(tmp_path / "figures")}
+    parameters = {
+        "data_dir": str(mnist_dir),
+        "sample_size": 300,
+        "examples_per_class": 4,
+        "figures_dir": str(tmp_path / "figures"),
+    }
     execute_notebook(EXPLORE, target, parameters)
 
     assert errors_in(target) == []
@@ -84,8 +98,17 @@ def test_explore_notebook_draws_and_saves_every_figure(tmp_path, mnist_dir):
 
 def test_train_notebook_writes_the_run_directory_and_its_figures(tmp_path, mnist_dir):
     target, run_dir = tmp_path / "02-train.ipynb", tmp_path / "run"
-    execute_notebook(TRAIN, target, {**TINY_RUN, "data_dir": str(mnist_dir), "run_dir": str(run_dir),
-                                     "figures_dir": str(tmp_path / "figures"), "threads": 1})
+    execute_notebook(
+        TRAIN,
+        target,
+        {
+            **TINY_RUN,
+            "data_dir": str(mnist_dir),
+            "run_dir": str(run_dir),
+            "figures_dir": str(tmp_path / "figures"),
+            "threads": 1,
+        },
+    )
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["parameters"]["architecture"] == "lenet5" and metrics["parameters"]["threads"] == 1
@@ -96,17 +119,22 @@ def test_train_notebook_writes_the_run_directory_and_its_figures(tmp_path, mnist
     assert f"{metrics['test_accuracy']:.2%}" in text  # the summary table shows the run's own result
 
 
-@pytest.mark.parametrize("notebook, parameters, named", [
-    (TRAIN, {"architecture": "glyph99"}, "architecture='glyph99'"),
-    (TRAIN, {"epochs": -3}, "epochs=-3"),
-    (TRAIN, {"data_dir": "/nonexistent/mnist"}, "data_dir='/nonexistent/mnist'"),
-    (EXPLORE, {"sample_size": 5}, "sample_size=5"),
-], ids=["architecture", "epochs", "train-data_dir", "explore-sample_size"])
+@pytest.mark.parametrize(
+    "notebook, parameters, named",
+    [
+        (TRAIN, {"architecture": "glyph99"}, "architecture='glyph99'"),
+        (TRAIN, {"epochs": -3}, "epochs=-3"),
+        (TRAIN, {"data_dir": "/nonexistent/mnist"}, "data_dir='/nonexistent/mnist'"),
+        (EXPLORE, {"sample_size": 5}, "sample_size=5"),
+    ],
+    ids=["architecture", "epochs", "train-data_dir", "explore-sample_size"],
+)
 def test_bad_parameters_fail_fast_naming_the_parameter(tmp_path, notebook, parameters, named):
     target = tmp_path / "out.ipynb"
     with pytest.raises(PapermillExecutionError) as error:
-        execute_notebook(notebook, target, {"run_dir": str(tmp_path / "run"), **parameters}
-                         if notebook == TRAIN else parameters)
+        execute_notebook(
+            notebook, target, {"run_dir": str(tmp_path / "run"), **parameters} if notebook == TRAIN else parameters
+        )
 
     assert error.value.ename == "ValueError" and named in error.value.evalue
     assert "bad" in error.value.evalue
@@ -114,11 +142,12 @@ def test_bad_parameters_fail_fast_naming_the_parameter(tmp_path, notebook, param
     code = [cell for cell in failed.cells if cell.cell_type == "code"]
     injected = next(i for i, cell in enumerate(code) if "injected-parameters" in cell.metadata.get("tags", []))
     assert code[injected + 1].outputs[-1].output_type == "error", "the check right after the parameters fails"
-    assert all(cell.execution_count is None for cell in code[injected + 2:])
+    assert all(cell.execution_count is None for cell in code[injected + 2 :])
     assert not target.exists() and not (tmp_path / "run").exists()
 
 
 # ----------------------------------------------------------------------------- sweeps
+
 
 def corrupt_mnist_dir(tmp_path: Path, mnist_dir: Path) -> Path:
     """A directory whose MNIST files exist but are not gzip: a run on it fails inside its notebook (every
@@ -132,8 +161,11 @@ def corrupt_mnist_dir(tmp_path: Path, mnist_dir: Path) -> Path:
 
 def test_sweep_records_a_failed_run_and_completes_the_others(tmp_path, mnist_dir):
     corrupt = corrupt_mnist_dir(tmp_path, mnist_dir)
-    path = tiny_sweep_file(tmp_path, mnist_dir, grid={"architecture": ["lenet5"], "learning_rate": [0.003, 0.01],
-                                                      "data_dir": [str(mnist_dir), str(corrupt)]})
+    path = tiny_sweep_file(
+        tmp_path,
+        mnist_dir,
+        grid={"architecture": ["lenet5"], "learning_rate": [0.003, 0.01], "data_dir": [str(mnist_dir), str(corrupt)]},
+    )
     spec = yaml.safe_load(path.read_text())
     del spec["fixed"]["data_dir"]
     path.write_text(yaml.safe_dump(spec))
@@ -164,18 +196,19 @@ def test_sweep_records_a_failed_run_and_completes_the_others(tmp_path, mnist_dir
     markdown = (sweep.results_dir / "results.md").read_text()
     assert bad.run_id in markdown and "not a readable gzip file" in markdown
     assert errors_in(sweep.results_dir / "03-sweep.ipynb") == []
-    for name in ("accuracy-by-architecture", "accuracy-vs-time", "accuracy-vs-learning-rate",
-                 "validation-curves"):
+    for name in ("accuracy-by-architecture", "accuracy-vs-time", "accuracy-vs-learning-rate", "validation-curves"):
         assert (sweep.figures_dir / f"sweep-{name}.png").exists(), name
 
 
 def test_interrupted_sweep_resumes_without_redoing_finished_runs(tmp_path, mnist_dir):
-    path = tiny_sweep_file(tmp_path, mnist_dir, workers=1, report=False,
-                           grid={"architecture": ["lenet5"], "learning_rate": [0.003, 0.01]})
+    path = tiny_sweep_file(
+        tmp_path, mnist_dir, workers=1, report=False, grid={"architecture": ["lenet5"], "learning_rate": [0.003, 0.01]}
+    )
     sweep = sweeps.load_sweep(path)
     command = [sys.executable, "-m", "digitglyph.cli", "sweep", str(path)]
-    process = subprocess.Popen(command, cwd=tmp_path, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 240
         while not any(sweep.finished(run) for run in sweep.runs):
@@ -186,8 +219,10 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(tmp_path, mnist
         process.wait()
     first, second = sorted(sweep.runs, key=lambda run: not sweep.finished(run))
     assert sweep.finished(first) and not sweep.finished(second)
-    kept = {path: path.stat().st_mtime_ns for path in
-            (sweep.notebook(first), sweep.run_dir(first) / "metrics.json", sweep.run_dir(first) / "model.keras")}
+    kept = {
+        path: path.stat().st_mtime_ns
+        for path in (sweep.notebook(first), sweep.run_dir(first) / "metrics.json", sweep.run_dir(first) / "model.keras")
+    }
 
     finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
@@ -232,8 +267,9 @@ def test_committed_sweep_report_matches_its_run_directories(monkeypatch):
         assert row["status"] == "done"
         assert row["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
         assert row["wall_time_s"] == pytest.approx(metrics["wall_time_s"])
-        assert row["epochs_trained"] == metrics["epochs_trained"] == run.parameters["epochs"], \
+        assert row["epochs_trained"] == metrics["epochs_trained"] == run.parameters["epochs"], (
             "every run completed its whole learning-rate schedule"
+        )
         assert sweep.notebook(run).with_suffix(".html").exists()
     expected_markdown = sweeps.results_markdown(sweep, sweeps.collect_results(sweep))
     assert (sweep.results_dir / "results.md").read_text() == expected_markdown

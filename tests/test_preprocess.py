@@ -28,7 +28,7 @@ def test_vector_file_is_up_to_date(mnist):
     _, (images, labels) = mnist
     regenerated = build_vectors(images, labels)
     assert [c["name"] for c in regenerated] == [c["name"] for c in CASES]
-    for new, old in zip(regenerated, CASES):
+    for new, old in zip(regenerated, CASES, strict=True):
         assert new["expected"] == old["expected"], new["name"]
 
 
@@ -76,11 +76,14 @@ def test_mnist_digits_pass_through_nearly_unchanged(mnist):
         assert np.abs(output.astype(int) - image).mean() < 8
 
 
-@pytest.mark.parametrize("canvas", [
-    np.zeros((280, 280, 4), np.uint8),
-    np.full((280, 280, 3), 255, np.uint8),
-    np.zeros((280, 280), np.uint8),
-])
+@pytest.mark.parametrize(
+    "canvas",
+    [
+        np.zeros((280, 280, 4), np.uint8),
+        np.full((280, 280, 3), 255, np.uint8),
+        np.zeros((280, 280), np.uint8),
+    ],
+)
 def test_empty_canvas_is_none(canvas):
     assert canvas_to_mnist(canvas) is None
 
@@ -96,19 +99,23 @@ def test_near_empty_canvases_are_none():
     assert canvas_to_mnist(noise) is None
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((28, 28), np.float32), "uint8"),
-    (np.zeros((28, 28, 2), np.uint8), "shape"),
-    (np.zeros((0, 28), np.uint8), "empty"),
-    ([[0, 1], [2, 3]], "numpy array"),
-    (np.zeros((2, 28, 28, 1), np.uint8), "shape"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((28, 28), np.float32), "uint8"),
+        (np.zeros((28, 28, 2), np.uint8), "shape"),
+        (np.zeros((0, 28), np.uint8), "empty"),
+        ([[0, 1], [2, 3]], "numpy array"),
+        (np.zeros((2, 28, 28, 1), np.uint8), "shape"),
+    ],
+)
 def test_bad_input_gets_a_clear_error(bad, message):
     with pytest.raises(CanvasError, match=message):
         canvas_to_mnist(bad)
 
 
 # ---- issue 17: a few pixels that are not fully opaque must not decide the ink ----
+
 
 def _white_canvas_with_a_bar():
     canvas = np.full((280, 280, 4), 255, np.uint8)
@@ -151,8 +158,7 @@ def test_a_screenshot_with_rounded_transparent_corners_reads_as_its_digit(mnist,
     opaque, transparent = _clean_digit(mnist, ink, paper)
     screenshot = opaque.copy()
     y, x = np.mgrid[:280, :280] + 0.5
-    outside = (np.maximum(0, np.maximum(24 - x, x - 256)) ** 2 + np.maximum(0, np.maximum(24 - y, y - 256)) ** 2
-               > 24 ** 2)
+    outside = np.maximum(0, np.maximum(24 - x, x - 256)) ** 2 + np.maximum(0, np.maximum(24 - y, y - 256)) ** 2 > 24**2
     screenshot[outside] = 0  # transparent black
     reference = canvas_to_mnist(transparent).astype(int)
     assert np.abs(canvas_to_mnist(screenshot).astype(int) - reference).max() <= 1
@@ -167,4 +173,3 @@ def test_semi_transparent_paper_is_background(mnist, paper_alpha):
     output, reference = canvas_to_mnist(semi), canvas_to_mnist(transparent)
     assert output is not None and (output > 0).sum() < 1.5 * (reference > 0).sum()
     assert np.corrcoef(output.ravel(), reference.ravel())[0, 1] > 0.95
-

@@ -25,8 +25,9 @@ def finish_or_die(task):
 
 
 def task(tmp_path, run_id):
-    return sweeps.RunTask(run_id, str(tmp_path / f"{run_id}.ipynb"), str(tmp_path / f"{run_id}.error.json"),
-                          {"seed": 0}, str(tmp_path))
+    return sweeps.RunTask(
+        run_id, str(tmp_path / f"{run_id}.ipynb"), str(tmp_path / f"{run_id}.error.json"), {"seed": 0}, str(tmp_path)
+    )
 
 
 def test_a_worker_that_dies_fails_only_its_own_run(tmp_path):
@@ -56,35 +57,39 @@ def sweep_file(tmp_path, text) -> Path:
     return path
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "is empty"),
-    ("# only a comment\n", "is empty"),
-    ("grid: {}\n", "grid must map each varied parameter"),
-    ("fixed:\n  epochs: 2\n", "grid must map each varied parameter"),
-    ("grid:\n", "grid must map each varied parameter"),
-    ("grid: [architecture, lenet5]\n", "grid must map each varied parameter"),
-    ("grid:\n  architecture: lenet5\n", "every grid entry must be a non-empty list"),
-    ("grid:\n  architecture: []\n", "every grid entry must be a non-empty list"),
-    ("grid: {architecture: [lenet5]\nfixed: [", "is not valid YAML at line"),
-    ("grid:\n  architecture: [lenet5]\n bad indent: 1\n", "is not valid YAML at line 3"),
-    ("hello\n", "must be a mapping of keys"),
-    ("- grid\n", "must be a mapping of keys"),
-    ("grid: {architecture: [lenet5]}\nrepeats: 3\n", "unknown key(s) ['repeats']"),
-    ("grid: {learning_rat: [0.1]}\n", "['learning_rat'] are not parameters of 02-train.ipynb"),
-    ("grid: {architecture: [lenet5]}\nfixed: {run_dir: here}\n", "['run_dir'] are not parameters"),
-    ("grid: {recipe: [ship, no-such-recipe]}\n", "unknown recipe 'no-such-recipe'"),
-    ("grid: {architecture: [lenet5]}\nfixed: {architecture: lenet5}\n", "both fixed and in the grid"),
-    ("grid: {architecture: [lenet5]}\nfixed: [epochs]\n", "fixed must map"),
-    ("grid: {architecture: [lenet5]}\nseeds: 3\n", "seeds must be a non-empty list of integers"),
-    ("grid: {architecture: [lenet5]}\nworkers: 0\n", "workers=0 must be a positive integer"),
-    ("grid: {architecture: [lenet5]}\nreport: maybe\n", "report='maybe' must be a bool"),
-    ("grid: {architecture: [lenet5, glyph99]}\n", "architecture='glyph99' is unknown"),
-    ("grid: {architecture: [lenet5]}\nfixed: {epochs: -3}\n", "epochs=-3 must be a positive integer"),
-    ("grid: {learning_rate: [0.003, 5.0]}\n", "learning_rate=5.0 must be between 0 and 1"),
-    ("grid: {architecture: [lenet5]}\nfixed: {time_budget_s: soon}\n", "time_budget_s='soon'"),
-    ("grid: {architecture: [lenet5]}\nfixed: {data_dir: /nonexistent/mnist}\n", "data_dir='/nonexistent/mnist'"),
-    ("grid: {architecture: [lenet5]}\nfixed: {augmentation: {spin: 3}}\n", "augmentation="),
-], ids=lambda value: value if len(value) < 40 else value[:40])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "is empty"),
+        ("# only a comment\n", "is empty"),
+        ("grid: {}\n", "grid must map each varied parameter"),
+        ("fixed:\n  epochs: 2\n", "grid must map each varied parameter"),
+        ("grid:\n", "grid must map each varied parameter"),
+        ("grid: [architecture, lenet5]\n", "grid must map each varied parameter"),
+        ("grid:\n  architecture: lenet5\n", "every grid entry must be a non-empty list"),
+        ("grid:\n  architecture: []\n", "every grid entry must be a non-empty list"),
+        ("grid: {architecture: [lenet5]\nfixed: [", "is not valid YAML at line"),
+        ("grid:\n  architecture: [lenet5]\n bad indent: 1\n", "is not valid YAML at line 3"),
+        ("hello\n", "must be a mapping of keys"),
+        ("- grid\n", "must be a mapping of keys"),
+        ("grid: {architecture: [lenet5]}\nrepeats: 3\n", "unknown key(s) ['repeats']"),
+        ("grid: {learning_rat: [0.1]}\n", "['learning_rat'] are not parameters of 02-train.ipynb"),
+        ("grid: {architecture: [lenet5]}\nfixed: {run_dir: here}\n", "['run_dir'] are not parameters"),
+        ("grid: {recipe: [ship, no-such-recipe]}\n", "unknown recipe 'no-such-recipe'"),
+        ("grid: {architecture: [lenet5]}\nfixed: {architecture: lenet5}\n", "both fixed and in the grid"),
+        ("grid: {architecture: [lenet5]}\nfixed: [epochs]\n", "fixed must map"),
+        ("grid: {architecture: [lenet5]}\nseeds: 3\n", "seeds must be a non-empty list of integers"),
+        ("grid: {architecture: [lenet5]}\nworkers: 0\n", "workers=0 must be a positive integer"),
+        ("grid: {architecture: [lenet5]}\nreport: maybe\n", "report='maybe' must be a bool"),
+        ("grid: {architecture: [lenet5, glyph99]}\n", "architecture='glyph99' is unknown"),
+        ("grid: {architecture: [lenet5]}\nfixed: {epochs: -3}\n", "epochs=-3 must be a positive integer"),
+        ("grid: {learning_rate: [0.003, 5.0]}\n", "learning_rate=5.0 must be between 0 and 1"),
+        ("grid: {architecture: [lenet5]}\nfixed: {time_budget_s: soon}\n", "time_budget_s='soon'"),
+        ("grid: {architecture: [lenet5]}\nfixed: {data_dir: /nonexistent/mnist}\n", "data_dir='/nonexistent/mnist'"),
+        ("grid: {architecture: [lenet5]}\nfixed: {augmentation: {spin: 3}}\n", "augmentation="),
+    ],
+    ids=lambda value: value if len(value) < 40 else value[:40],
+)
 def test_a_bad_sweep_file_is_refused_when_loaded(tmp_path, text, message):
     with pytest.raises(sweeps.SweepFileError) as error:
         sweeps.load_sweep(sweep_file(tmp_path, text))
@@ -109,7 +114,9 @@ def test_a_good_sweep_file_gives_every_run(tmp_path):
     sweep = sweeps.load_sweep(sweep_file(tmp_path, {**GOOD, "seeds": [0, 1], "reports_dir": "runs/x"}))
     assert [run.parameters for run in sweep.runs] == [
         {"epochs": 1, "train_subset": 500, "architecture": architecture, "seed": seed}
-        for seed in (0, 1) for architecture in ("lenet5", "glyphnet-small")]
+        for seed in (0, 1)
+        for architecture in ("lenet5", "glyphnet-small")
+    ]
     assert sweep.reports_dir == ROOT / "runs" / "x", "a relative reports_dir is relative to the repository"
 
 
@@ -121,8 +128,13 @@ def test_the_committed_sweep_files_load():
 @pytest.mark.parametrize("text", ["grid: {}\n", "x: ["])
 def test_the_cli_refuses_a_bad_sweep_file_with_one_line_and_no_run(tmp_path, text):
     path = sweep_file(tmp_path, text)
-    result = subprocess.run([sys.executable, "-m", "digitglyph.cli", "sweep", str(path)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "digitglyph.cli", "sweep", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     assert f"digitglyph sweep: sweep file {path}" in result.stderr

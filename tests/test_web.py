@@ -67,8 +67,10 @@ def open_page(browser, site_url):
         context.route("**/*", route)
         page.on("console", lambda message: message.type == "error" and page.problems.append(f"console: {message.text}"))
         page.on("pageerror", lambda error: page.problems.append(f"uncaught: {error}"))
-        page.on("response", lambda response: response.status >= 400
-                and page.problems.append(f"HTTP {response.status}: {response.url}"))
+        page.on(
+            "response",
+            lambda response: response.status >= 400 and page.problems.append(f"HTTP {response.status}: {response.url}"),
+        )
         opened.append((context, page))
         page.goto(url)
         page.evaluate("window.digitglyph.ready")
@@ -81,6 +83,7 @@ def open_page(browser, site_url):
 
 
 # ---- helpers ----
+
 
 def prediction(page) -> str:
     """The prediction's text, head and detail joined by one space."""
@@ -131,7 +134,9 @@ def assert_page_words_its_answer_like_python(page):
     assert text == f"{head} {detail} · #{page.evaluate('window.digitglyph.recognitions')}"
     assert last["answer"]["status"] == answer.status
     shown = [int(value.rstrip("%")) for value in page.locator("#bars .value").all_inner_texts()]
-    assert len(shown) == 10 and all(abs(s - 100 * p) <= 0.5 + 1e-9 for s, p in zip(shown, answer.probabilities))
+    assert len(shown) == 10 and all(
+        abs(s - 100 * p) <= 0.5 + 1e-9 for s, p in zip(shown, answer.probabilities, strict=True)
+    )
     best = page.locator("#bars li.best .label").all_inner_texts()
     assert best == ([] if answer.status == "empty" else [str(answer.best_guess)])
     return answer, text
@@ -151,6 +156,7 @@ def assert_page_agrees_with_python(page, recognizer):
 
 
 # ---- tests ----
+
 
 def test_page_loads_everything_from_its_own_origin_under_a_subpath(open_page, site_url, site):
     page = open_page()
@@ -244,8 +250,9 @@ def test_undo_and_clear_with_buttons_and_keys(open_page):
 
 
 def browser_and_python(page, recognizer, images):
-    browser_probabilities = np.array(page.evaluate("images => window.digitglyph.predictMnist(images)",
-                                                   images.reshape(-1).tolist()))
+    browser_probabilities = np.array(
+        page.evaluate("images => window.digitglyph.predictMnist(images)", images.reshape(-1).tolist())
+    )
     assert browser_probabilities.shape == (len(images), 10)
     return browser_probabilities, recognizer.predict_mnist(images)
 
@@ -272,16 +279,25 @@ def test_the_hook_rejects_bad_images(open_page):
 def test_shared_preprocessing_vectors_in_the_browser(open_page):
     """preprocess.js as the page loads it reproduces every shared vector within the file's tolerance."""
     vectors = json.loads((VECTORS / "preprocess.json").read_text())
-    cases = [{"name": case["name"], "width": case["width"], "height": case["height"],
-              "rgba": base64.b64encode(zlib.decompress(base64.b64decode(case["rgba"]))).decode()}
-             for case in vectors["cases"]]
+    cases = [
+        {
+            "name": case["name"],
+            "width": case["width"],
+            "height": case["height"],
+            "rgba": base64.b64encode(zlib.decompress(base64.b64decode(case["rgba"]))).decode(),
+        }
+        for case in vectors["cases"]
+    ]
     page = open_page()
-    outputs = page.evaluate("""cases => cases.map(({ width, height, rgba }) => {
+    outputs = page.evaluate(
+        """cases => cases.map(({ width, height, rgba }) => {
         const bytes = Uint8ClampedArray.from(atob(rgba), (character) => character.charCodeAt(0));
         const output = window.digitglyph.canvasToMnist(new ImageData(bytes, width, height));
         return output && Array.from(output);
-    })""", cases)
-    for case, output in zip(vectors["cases"], outputs):
+    })""",
+        cases,
+    )
+    for case, output in zip(vectors["cases"], outputs, strict=True):
         if case["expected"] is None:
             assert output is None, case["name"]
         else:
@@ -306,8 +322,10 @@ def test_a_missing_model_is_reported_on_the_page(browser, site_url):
 def _with_build(context, site, **changes):
     """Serve the site's build.json with ``changes``."""
     manifest = {**json.loads((site[0] / "build.json").read_text()), **changes}
-    context.route("**/build.json", lambda route: route.fulfill(status=200, content_type="application/json",
-                                                                body=json.dumps(manifest)))
+    context.route(
+        "**/build.json",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(manifest)),
+    )
 
 
 def test_the_page_answers_with_the_rule_of_its_build(open_page, browser, site, site_url):
@@ -378,15 +396,18 @@ NON_DIGITS = {
 
 def test_non_digits_get_the_same_outputs_and_answers_in_the_browser_as_in_python(open_page, recognizer):
     """The TF.js parity check on drawings that are not digits: every output, and the answer from them."""
-    canvases = [render_strokes([[(280 * x, 280 * y) for x, y in stroke] for stroke in strokes], 280, 280, 20)
-                for strokes in NON_DIGITS.values()]
+    canvases = [
+        render_strokes([[(280 * x, 280 * y) for x, y in stroke] for stroke in strokes], 280, 280, 20)
+        for strokes in NON_DIGITS.values()
+    ]
     predictions = [recognizer.predict_canvas(canvas) for canvas in canvases]
     inputs = np.stack([prediction.model_input for prediction in predictions])
     page = open_page()
-    page_outputs = np.array(page.evaluate("images => window.digitglyph.predictOutputs(images)",
-                                          inputs.reshape(-1).tolist()))
+    page_outputs = np.array(
+        page.evaluate("images => window.digitglyph.predictOutputs(images)", inputs.reshape(-1).tolist())
+    )
     rule = AnswerRule.from_dict(page.evaluate("window.digitglyph.rule"))
-    for name, prediction, outputs in zip(NON_DIGITS, predictions, page_outputs):
+    for name, prediction, outputs in zip(NON_DIGITS, predictions, page_outputs, strict=True):
         python_outputs = list(prediction.probabilities) + ([prediction.not_a_digit] if len(outputs) == 11 else [])
         assert np.abs(outputs - python_outputs).max() <= TOLERANCE, name
         assert decide(outputs, rule).status == prediction.status, name

@@ -45,10 +45,18 @@ def tiny_site(tmp_path_factory, tiny_model):
 
 def test_build_writes_the_whole_site_and_a_manifest(tiny_site):
     out, manifest = tiny_site
-    for relative in ("index.html", "src/app.js", "src/sketch.js", "src/answers.js", "src/preprocess.js",
-                     "src/style.css", "model/model.json",
-                     "vendor/tf-core.es2017.min.js", "vendor/tf-backend-cpu.es2017.min.js",
-                     "vendor/tf-converter.es2017.min.js"):
+    for relative in (
+        "index.html",
+        "src/app.js",
+        "src/sketch.js",
+        "src/answers.js",
+        "src/preprocess.js",
+        "src/style.css",
+        "model/model.json",
+        "vendor/tf-core.es2017.min.js",
+        "vendor/tf-backend-cpu.es2017.min.js",
+        "vendor/tf-converter.es2017.min.js",
+    ):
         assert (out / relative).is_file(), relative
     assert json.loads((out / "build.json").read_text()) == manifest
     assert manifest["model_version"].startswith("tiny-")
