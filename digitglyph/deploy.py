@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import write_json_atomic
+from .runtime import export_light
 
 ROUNDED_DTYPE = np.float16
 
@@ -123,10 +124,8 @@ def ship(run_dir, out="models", data_dir=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     staging = out / ".model.keras.partial.keras"
     model.save(staging)
+    export_light(staging, out / "model.tflite")  # first: the pair is current the moment model.keras appears
     staging.replace(out / "model.keras")
-    from .runtime import export_light
-
-    export_light(out / "model.keras")  # the light (LiteRT) file the apps serve, checked against Keras
     if (run_dir / "history.csv").is_file():
         shutil.copyfile(run_dir / "history.csv", out / "history.csv")
     write_json_atomic(out / "metrics.json", metrics)

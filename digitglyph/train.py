@@ -372,7 +372,7 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
 
     wall = RunClock(run_dir)
     try:
-        model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps,
+        model.fit(train_data, epochs=config.epochs,  # no steps_per_epoch: Keras would not restart the data
                   validation_data=_dataset((mnist_validation.images, y_val_fit), config, training=False),
                   callbacks=_callbacks(config, run_dir, data.test["mnist"], wall) + list(callbacks), verbose=0)
     finally:

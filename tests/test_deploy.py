@@ -71,9 +71,12 @@ def test_ship_writes_a_measured_deployable_model(mnist_dir, mnist, tmp_path):
                              validation_size=300, seed=5, data_dir=str(mnist_dir), selection="final"), run)
     out = tmp_path / "models"
     shipped = ship(run, out)
-    assert {path.name for path in out.iterdir()} == {"model.keras", "metrics.json", "history.csv"}
+    assert {path.name for path in out.iterdir()} == {"model.keras", "model.tflite", "metrics.json", "history.csv"}
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(shipped))
     recognizer = Recognizer.load(out / "model.keras")
+    from digitglyph.runtime import LiteModel
+
+    assert isinstance(recognizer.runtime, LiteModel)  # the apps serve the light export ship wrote
     assert is_float16_exact(recognizer.model)
     _, (x_test, y_test) = mnist
     measured = np.mean(recognizer.predict_mnist(x_test).argmax(1) == y_test)

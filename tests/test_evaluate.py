@@ -1,6 +1,7 @@
 """evaluate: probabilities in chunks, and the summary a run records."""
 
 import numpy as np
+import pytest
 
 from digitglyph.evaluate import probabilities, summarize
 from digitglyph.models import build
@@ -42,3 +43,52 @@ def test_paired_differences_give_the_mean_its_t_interval_and_the_runs_that_reach
     for bad in ([0.3], [0.3, float("nan")], [[0.3, 0.4]]):
         with pytest.raises(ValueError, match="two or more finite differences"):
             paired_differences(bad, target=0.30)
+
+
+def random_outputs(count: int, seed: int = 0, classes: int = 11) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, (count, classes))
+    outputs = np.exp(logits)
+    return outputs / outputs.sum(1, keepdims=True)
+
+
+def test_vectorised_statuses_agree_with_the_answer_rule():
+    from digitglyph.answers import AnswerRule, decide
+    from digitglyph.evaluate import statuses
+
+    for classes in (10, 11):
+        outputs = random_outputs(500, classes=classes)
+        rule = AnswerRule(0.6, 0.3)
+        assert list(statuses(outputs, rule)) == [decide(row, rule).status for row in outputs]
+
+
+def test_the_not_a_digit_threshold_is_the_lowest_within_each_false_rejection_budget():
+    from digitglyph.evaluate import choose_not_a_digit_threshold
+
+    pen = random_outputs(1000, seed=1)
+    mnist = random_outputs(2000, seed=2)
+    threshold = choose_not_a_digit_threshold({"pen_digits": pen, "mnist": mnist},
+                                             {"pen_digits": 0.01, "mnist": 0.002})
+    assert np.sum(pen[:, 10] >= threshold) <= 10 and np.sum(mnist[:, 10] >= threshold) <= 4
+    # and it is the lowest such: a little lower breaks one of the budgets
+    lower = threshold - 1e-6
+    assert np.sum(pen[:, 10] >= lower) > 10 or np.sum(mnist[:, 10] >= lower) > 4
+    assert choose_not_a_digit_threshold({"mnist": mnist[:, :10]}) == 1.01  # a 10-output model never rejects
+
+
+def test_reports_count_rejections_per_source_and_character():
+    from digitglyph.answers import AnswerRule
+    from digitglyph.data.sources import Evaluation
+    from digitglyph.evaluate import digit_set_report, non_digit_report
+
+    outputs = np.array([[0.9] + [0.0] * 9 + [0.1], [0.1] + [0.0] * 9 + [0.9], [0.0, 0.95] + [0.0] * 8 + [0.05]])
+    rule = AnswerRule(0.6, 0.5)
+    digits = Evaluation(np.zeros((3, 28, 28), np.uint8), np.array([0, 0, 2]), np.array(["a", "a", "b"]),
+                        np.array(["0", "0", "2"]))
+    report = digit_set_report(outputs, digits, rule)
+    assert report["accuracy"] == pytest.approx(2 / 3) and report["rejected"] == pytest.approx(1 / 3)
+    assert report["accuracy_rejection_as_error"] == pytest.approx(1 / 3)
+    assert report["by_source"]["a"] == {"count": 2, "accuracy": 1.0, "rejected": 0.5}
+    others = Evaluation(digits.images, np.full(3, 10), np.array(["x", "y", "y"]), np.array(["e", "+", "+"]))
+    report = non_digit_report(outputs, others, rule)
+    assert report["by_character"]["e"]["rejected"] == 0.0 and report["by_character"]["+"]["rejected"] == 0.5

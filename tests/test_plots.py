@@ -41,3 +41,36 @@ def test_paired_ends_marks_each_seeds_two_ends_and_the_target_above_the_baseline
     np.testing.assert_allclose(ours[:, 1], [99.68, 99.65, 99.69])
     np.testing.assert_allclose(target[:, 1], [99.52, 99.69, 99.14])
     assert "2 of 3 single runs at least +0.30" in axis.get_title()
+
+
+def test_accuracy_by_source_draws_each_site_with_enough_digits(tmp_path):
+    report = {"accuracy": 0.985, "count": 700, "by_source": {
+        "pendigits": {"count": 500, "accuracy": 0.99, "rejected": 0.0},
+        "unipen/apb": {"count": 150, "accuracy": 0.96, "rejected": 0.01},
+        "unipen/cea": {"count": 3, "accuracy": 0.0, "rejected": 0.0}}}
+    figure = plots.accuracy_by_source(report, minimum=50, target=0.97, save_as=tmp_path / "sites")
+    axis = figure.axes[0]
+    assert [label.get_text() for label in axis.get_yticklabels()] == ["unipen/apb", "pendigits"]  # lowest first
+    assert sorted(round(bar.get_width(), 2) for bar in axis.patches) == [96.0, 99.0]
+    assert (tmp_path / "sites.png").is_file()
+
+
+def test_rejection_by_character_sorts_characters_by_their_rejected_share():
+    report = {"rejected": 0.9, "count": 60, "by_character": {
+        "e": {"count": 20, "rejected": 0.8}, "+": {"count": 20, "rejected": 1.0}, "x": {"count": 20, "rejected": 0.9},
+        "rare": {"count": 2, "rejected": 0.0}}}
+    axis = plots.rejection_by_character(report, minimum=10, target=0.95).axes[0]
+    assert [label.get_text() for label in axis.get_xticklabels()] == ["e", "x", "+"]
+    assert [round(bar.get_height()) for bar in axis.patches] == [80, 90, 100]
+
+
+def test_slant_leans_right_for_a_right_leaning_stroke():
+    from digitglyph.features import slant
+
+    upright, right, left = (np.zeros((28, 28), np.uint8) for _ in range(3))
+    for row in range(4, 24):
+        upright[row, 13:15] = 255
+        right[row, 20 - row // 3: 22 - row // 3] = 255  # the top further right
+        left[row, 6 + row // 3: 8 + row // 3] = 255
+    values = slant(np.stack([upright, right, left]))
+    assert abs(values[0]) < 0.01 and values[1] > 0.2 and values[2] < -0.2

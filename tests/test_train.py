@@ -59,7 +59,9 @@ def test_a_budgeted_one_cycle_run_anneals_when_the_time_is_up(tiny, tmp_path):
     metrics = train(dict(tiny, epochs=1000, time_budget_s=8, selection="final"), tmp_path / "run")
     history = read_history(tmp_path / "run")
     assert 1 <= metrics["epochs_trained"] < 1000
-    assert 8 <= history[-1]["wall_seconds"] < 8 + 10  # stops at the batch that spends the budget (+ evaluation)
+    # it stops in the epoch that spends the budget: every earlier epoch ended before it, the last one after it
+    assert history[-1]["wall_seconds"] >= 8
+    assert all(row["wall_seconds"] < 8 for row in history[:-1])
     peak = max(row["learning_rate"] for row in history)
     assert history[-1]["learning_rate"] < 0.05 * tiny.get("learning_rate", 3e-3)
     assert peak > history[-1]["learning_rate"]
@@ -87,24 +89,30 @@ def test_the_run_clock_leaves_out_report_only_time_and_carries_over_sessions(tmp
     assert resumed() == pytest.approx(8.0)
 
 
-def test_batches_come_without_tf_data_autotuning():
+def test_batches_come_without_tf_data_autotuning_and_each_epoch_draws_new_variants():
     # Autotuning's background thread made the end of an epoch wait for up to a minute (train._dataset).
+    from digitglyph.data.sources import RunData
     from digitglyph.train import _dataset
 
-    images = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)
-    labels = np.arange(300, dtype=np.int32) % 10
+    rng = np.random.default_rng(0)
+    pool = rng.integers(0, 256, (600, 28, 28), dtype=np.uint8)
+    candidates = np.stack([np.arange(300), np.arange(300, 600)], axis=1)  # two variants of each example
+    labels = np.arange(300) % 10
+    data = RunData(pool, candidates, labels, 10)
     config = TrainConfig(**dict(TINY, batch_size=128))
-    for training in (True, False):
-        dataset = _dataset(images, labels, config, training=training)
-        assert dataset.options().autotune.enabled is False
-        batches = list(dataset.as_numpy_iterator())
+    dataset = _dataset(data, config, training=True)
+    assert dataset.options().autotune.enabled is False
+    epochs = [list(dataset.as_numpy_iterator()) for _ in range(2)]  # the dataset restarts each epoch
+    for batches in epochs:
         assert [len(y) for _, y in batches] == [128, 128, 44]
-        seen = np.concatenate([y for _, y in batches])
-        assert sorted(seen.tolist()) == sorted(labels.tolist())  # every image once per epoch
+        assert sorted(np.concatenate([y for _, y in batches]).tolist()) == sorted(labels.tolist())  # each once
         x = np.concatenate([x for x, _ in batches])
         assert x.shape == (300, 28, 28, 1) and 0.0 <= x.min() and x.max() <= 1.0
-        if not training:  # validation batches come unshuffled and unaugmented
-            np.testing.assert_array_equal(x, images)
+    first, second = (np.concatenate([x for x, _ in batches]) for batches in epochs)
+    assert not np.array_equal(first, second)  # reshuffled, with other variants drawn
+    validation = list(_dataset((pool[:300], labels), config, training=False).as_numpy_iterator())
+    assert validation[0][0].dtype == np.float32
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in validation])[..., 0], pool[:300] / np.float32(255))
 
 
 def test_a_finished_run_is_not_trained_again(tiny, tmp_path):
