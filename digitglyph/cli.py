@@ -94,13 +94,13 @@ def parser() -> argparse.ArgumentParser:
     ship = commands.add_parser("ship", help="fold and float16-round a finished run's model and write it, "
                                             "measured, to models/ (what the apps and the web page use)")
     ship.add_argument("run_dir")
-    ship.add_argument("--out", default="models")
+    ship.add_argument("--out", default=None, help="default: the repository's models/")
     ship.add_argument("--data-dir", dest="data_dir")
     ship.set_defaults(handler=_ship)
 
     export = commands.add_parser("export", help="convert the model to TF.js and build web/dist")
     export.add_argument("--model")
-    export.add_argument("--out", default="web/dist")
+    export.add_argument("--out", default=None, help="default: the repository's web/dist")
     export.add_argument("--float32", action="store_true", help="float32 weights (default: float16, half the size)")
     export.set_defaults(handler=_export)
 

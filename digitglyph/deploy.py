@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import write_json_atomic
+from .paths import MODELS
 from .runtime import export_light
 
 ROUNDED_DTYPE = np.float16
@@ -89,14 +90,14 @@ def is_float16_exact(model) -> bool:
     return all(np.array_equal(w, round_float16(w)) for w in model.get_weights())
 
 
-def ship(run_dir, out="models", data_dir=None) -> dict:
+def ship(run_dir, out=None, data_dir=None) -> dict:
     """Make ``run_dir``'s selected model deployable, measure it, and write it with its metrics to ``out``."""
     import keras
 
     from .data.sources import evaluation_data
     from .evaluate import measure
 
-    run_dir, out = Path(run_dir), Path(out)
+    run_dir, out = Path(run_dir), Path(out) if out else MODELS
     run_metrics_path = run_dir / "metrics.json"
     if not run_metrics_path.is_file():
         raise DeployError(f"{run_dir} holds no finished run (no metrics.json); finish it with `digitglyph train` first")
@@ -169,7 +170,7 @@ def _fold(layer, batch_norm) -> list[np.ndarray]:
 def main(args) -> int:
     metrics = ship(args.run_dir, args.out, args.data_dir)
     deployment = metrics["deployment"]
-    print(f"shipped {args.run_dir} -> {args.out}/model.keras: MNIST test {metrics['test_accuracy']:.4%} "
+    print(f"shipped {args.run_dir} -> {args.out or MODELS}/model.keras: MNIST test {metrics['test_accuracy']:.4%} "
           f"(the run's own model: {deployment['run_test_accuracy']:.4%}), validation "
           f"{metrics['validation_accuracy']:.4%}, {metrics['parameter_count']:,} parameters, "
           f"{deployment['folded_batch_norms']} batch norms folded, float16-exact weights")

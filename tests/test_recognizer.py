@@ -1,13 +1,13 @@
 """Recognizer: the shipped model's accuracy, canvas predictions, and clear errors on bad input."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from digitglyph import Prediction, Recognizer
 from digitglyph.answers import AnswerRule
+from digitglyph.paths import MODELS
 from digitglyph.strokes import drawn_digits
 
 
@@ -18,7 +18,7 @@ def test_shipped_model_reproduces_its_model_card(recognizer, mnist):
     assert probabilities.shape == (10000, 10) and probabilities.dtype == np.float64
     assert np.allclose(probabilities.sum(1), 1, atol=1e-4)
     accuracy = np.mean(probabilities.argmax(1) == y_test)
-    recorded = json.loads((Path(__file__).resolve().parent.parent / "models" / "metrics.json").read_text())
+    recorded = json.loads((MODELS / "metrics.json").read_text())
     assert accuracy == pytest.approx(recorded["test_accuracy"], abs=0.0003)
     assert accuracy >= 0.9965
 
@@ -114,3 +114,59 @@ def test_a_model_of_another_shape_is_refused(tmp_path):
     )
     with pytest.raises(ValueError, match=r"cifar\.keras maps \(None, 32, 32, 3\)"):
         Recognizer.load(tmp_path / "cifar.keras")
+
+
+# -- "not a digit" with the shipped model, on writers it never saw ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def held_out_canvases():
+    """Real pen characters of the test writers (never trained on), drawn on the app's 280 px canvas."""
+    from digitglyph.data.pen import load_pen_characters, writer_splits
+    from digitglyph.data.sources import EVALUATION_STYLE, is_clear_non_digit, is_digit
+    from digitglyph.strokes import DrawingStyle, on_app_canvas
+
+    characters = load_pen_characters(progress=False)
+    test = writer_splits(characters) == "test"
+    rng = np.random.default_rng(0)
+    style = DrawingStyle(**EVALUATION_STYLE)
+    picked = {}
+    for name, keep in (("digits", is_digit), ("others", is_clear_non_digit)):
+        indices = np.flatnonzero(test & np.array([keep(label) for label in characters.labels]))
+        chosen = rng.choice(indices, 150, replace=False)
+        picked[name] = [(characters.labels[i], on_app_canvas(characters.strokes(i), style)) for i in chosen]
+    return picked
+
+
+def test_letters_and_symbols_of_unseen_writers_are_not_digits(recognizer, held_out_canvases):
+    answers = [recognizer.predict_canvas(canvas) for _, canvas in held_out_canvases["others"]]
+    rejected = [a for a in answers if a.status == "not_a_digit"]
+    assert len(rejected) >= 0.85 * len(answers), f"{len(rejected)}/{len(answers)} answered 'not a digit'"
+    assert all(a.digit is None and a.best_guess is not None and len(a.probabilities) == 10 for a in rejected)
+
+
+def test_digits_of_unseen_writers_are_read_not_rejected(recognizer, held_out_canvases):
+    answers = [(label, recognizer.predict_canvas(canvas)) for label, canvas in held_out_canvases["digits"]]
+    assert sum(a.status == "not_a_digit" for _, a in answers) <= 2
+    assert sum(a.best_guess == int(label) for label, a in answers) >= 0.96 * len(answers)
+
+
+@pytest.mark.parametrize("kind", ["scribble", "zigzag", "crossed_out", "blob"])
+def test_generated_scribbles_are_not_digits(recognizer, kind):
+    from digitglyph.data.pen import load_pen_characters
+    from digitglyph.data.sources import generated_non_digits
+    from digitglyph.strokes import DrawingStyle, on_app_canvas
+
+    digits = load_pen_characters(progress=False)
+    pen_digits = [digits.strokes(i) for i in range(200)]  # pendigits, for the crossed-out ones
+    strokes, kinds = generated_non_digits(70, pen_digits, seed=123)
+    canvases = [on_app_canvas(s, DrawingStyle()) for s, k in zip(strokes, kinds, strict=True) if k == kind]
+    statuses = [recognizer.predict_canvas(canvas).status for canvas in canvases]
+    assert statuses.count("not_a_digit") >= len(statuses) - 1, statuses
+
+
+def test_a_near_empty_canvas_is_still_empty_not_a_non_digit(recognizer):
+    speck = np.zeros((280, 280, 4), np.uint8)
+    speck[140:143, 140:143, 3] = 255
+    prediction = recognizer.predict_canvas(speck)
+    assert prediction.status == "empty" and prediction.not_a_digit == 0.0

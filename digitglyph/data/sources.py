@@ -365,3 +365,21 @@ def redrawn(images, labels, count: int, seed: int):
     cache = default_data_dir().parent / f"redrawn-{count}-{seed}-{key}.npz"
     arrays = _cached(cache, lambda: dict(zip(("x", "y"), redrawn_mnist(images, labels, count, seed=seed))))
     return arrays["x"], arrays["y"]
+
+
+def character_images(characters, labels, per_label: int = 4, seed: int = 0):
+    """``per_label`` random characters of each label in ``labels``, drawn in the default style and read through
+    the canvas spec: ``(images (N, 28, 28), titles)``, for looking at what a label looks like to the model."""
+    from ..strokes import DrawingStyle, render_as_drawn
+
+    rng = np.random.default_rng(seed)
+    style = DrawingStyle(**EVALUATION_STYLE)
+    images, titles = [], []
+    for label in labels:
+        members = np.flatnonzero(characters.labels == label)
+        for index in rng.choice(members, min(per_label, len(members)), replace=False):
+            image = render_as_drawn(characters.strokes(index), style)
+            if image is not None:
+                images.append(image)
+                titles.append(label)
+    return np.stack(images), titles
