@@ -36,6 +36,12 @@ EXPLORE_FIGURES = [
     "stroke-thickness",
     "pca",
     "hardest",
+    "pen-sources",
+    "pen-strokes",
+    "pen-samples",
+    "pen-shape",
+    "digit-like",
+    "non-digits",
 ]
 TRAIN_FIGURES = ["learning-curves", "confusion", "per-class-accuracy", "misclassified", "reliability"]
 

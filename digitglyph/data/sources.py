@@ -383,3 +383,16 @@ def character_images(characters, labels, per_label: int = 4, seed: int = 0):
                 images.append(image)
                 titles.append(label)
     return np.stack(images), titles
+
+
+def pen_digit_sample(characters, split: str, count: int, seed: int = 0):
+    """``count`` random pen digits of ``split``'s writers drawn in the default style and read through the canvas
+    spec (at the app's full size): ``(images (N, 28, 28), labels)``."""
+    from .pen import writer_splits
+
+    digits, _ = _digits_and_non_digits(characters, writer_splits(characters), split)
+    chosen = np.random.default_rng(seed).choice(digits, min(count, len(digits)), replace=False)
+    style = [dict(EVALUATION_STYLE)] * len(chosen)
+    images = render_characters([characters.strokes(i) for i in chosen], style, True, seed, f"{split} pen digits",
+                               workers=1)
+    return images, characters.labels[chosen].astype(np.int64)
