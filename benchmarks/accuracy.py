@@ -10,7 +10,8 @@ import numpy as np
 
 from digitglyph import Recognizer
 from digitglyph.data import load_mnist
-from digitglyph.evaluate import summarize
+from digitglyph.evaluate import statuses, summarize
+from digitglyph.preprocess import network_input
 
 
 def main():
@@ -23,12 +24,15 @@ def main():
     probabilities = recognizer.predict_mnist(x_test)
     seconds = time.perf_counter() - started
     metrics = summarize(probabilities, y_test)
-    unsure = probabilities.max(1) < recognizer.threshold
-    print(f"model: {recognizer.version}")
+    status = statuses(recognizer.runtime.outputs(network_input(x_test)), recognizer.rule)
+    answered = status == "ok"
+    print(f"model: {recognizer.version}, answer rule {recognizer.rule}")
     print(f"MNIST test accuracy: {metrics['test_accuracy']:.4%} ({metrics['test_errors']} errors / {len(y_test)})")
     print(f"per class: " + ", ".join(f"{d}: {a:.2%}" for d, a in metrics["per_class_accuracy"].items()))
-    print(f"below the {recognizer.threshold} confidence threshold: {unsure.mean():.2%} of images; "
-          f"accuracy on the rest: {np.mean(probabilities[~unsure].argmax(1) == y_test[~unsure]):.4%}")
+    print(f"answered 'not sure': {np.mean(status == 'unsure'):.2%}, 'not a digit': {np.mean(status == 'not_a_digit'):.2%}"
+          f" of images; accuracy on the rest: {np.mean(probabilities[answered].argmax(1) == y_test[answered]):.4%}; "
+          f"accuracy with a 'not a digit' counted as an error: "
+          f"{np.mean((probabilities.argmax(1) == y_test) & (status != 'not_a_digit')):.4%}")
     print(f"expected calibration error: {metrics['calibration']['expected_calibration_error']:.4f}")
     print(f"10,000 images in {seconds:.2f} s")
 

@@ -228,10 +228,12 @@ def pen_sources(pen_dir=None):
     return characters, writer_splits(characters), checksums
 
 
-def evaluation_sets(split: str, pen_dir=None, seed: int = 0, generated: int = 1400) -> dict:
+def evaluation_sets(split: str, pen_dir=None, generated: int = 1400) -> dict:
     """The pen digits and clear non-digits of ``split``'s writers (plus generated non-digits), each rendered
-    once in the default style at the app's full size: ``{"pen_digits": Evaluation, "non_digits": Evaluation}``."""
+    once in the default style at the app's full size: ``{"pen_digits": Evaluation, "non_digits": Evaluation}``.
+    The same for every run and benchmark (fixed like the writer split), so their figures compare."""
     from ..strokes import DrawingStyle
+    from .pen import WRITER_SPLIT_SEED as seed
 
     characters, splits, checksums = pen_sources(pen_dir)
     digits, others = _digits_and_non_digits(characters, splits, split)
@@ -301,7 +303,7 @@ def evaluation_data(parameters: dict, data_dir=None, pen_dir=None) -> tuple[dict
     validation, test = {"mnist": validation}, {"mnist": test}
     if parameters.get("pen_digits") or parameters.get("not_a_digit"):
         for name, sets in (("validation", validation), ("test", test)):
-            pen = evaluation_sets(name, pen_dir, seed)
+            pen = evaluation_sets(name, pen_dir)
             sets["pen_digits"] = pen["pen_digits"]
             if parameters.get("not_a_digit"):
                 sets["non_digits"] = pen["non_digits"]
