@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 PORT ?= 8866
 HOST ?= 127.0.0.1
 DIGITGLYPH_DATA ?= $(abspath ../shared/mnist)
-export DIGITGLYPH_DATA
+DIGITGLYPH_PEN_DATA ?= $(abspath ../shared/pendata)
+export DIGITGLYPH_DATA DIGITGLYPH_PEN_DATA
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 STAMP := $(VENV)/.installed
 
@@ -36,8 +37,9 @@ kernel: $(STAMP)
 app: $(STAMP)
 	$(PY) -m digitglyph.app --host $(HOST) --port $(PORT)
 
-## All tests: Python (unit, notebooks, browser) and JavaScript (node --test).
+## All tests: lint, JavaScript (node --test) and Python (unit, notebooks, browser).
 test: setup
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-web
 	$(MAKE) --no-print-directory test-python
 

@@ -1,6 +1,6 @@
 """Accuracy of the shipped model on the 10,000 MNIST test images.
 
-    .venv/bin/python benchmarks/accuracy.py [--model models/model.keras]
+.venv/bin/python benchmarks/accuracy.py [--model models/model.keras]
 """
 
 import argparse
@@ -28,11 +28,13 @@ def main():
     answered = status == "ok"
     print(f"model: {recognizer.version}, answer rule {recognizer.rule}")
     print(f"MNIST test accuracy: {metrics['test_accuracy']:.4%} ({metrics['test_errors']} errors / {len(y_test)})")
-    print(f"per class: " + ", ".join(f"{d}: {a:.2%}" for d, a in metrics["per_class_accuracy"].items()))
-    print(f"answered 'not sure': {np.mean(status == 'unsure'):.2%}, 'not a digit': {np.mean(status == 'not_a_digit'):.2%}"
-          f" of images; accuracy on the rest: {np.mean(probabilities[answered].argmax(1) == y_test[answered]):.4%}; "
-          f"accuracy with a 'not a digit' counted as an error: "
-          f"{np.mean((probabilities.argmax(1) == y_test) & (status != 'not_a_digit')):.4%}")
+    print("per class: " + ", ".join(f"{d}: {a:.2%}" for d, a in metrics["per_class_accuracy"].items()))
+    print(
+        f"answered 'not sure': {np.mean(status == 'unsure'):.2%}, 'not a digit': {np.mean(status == 'not_a_digit'):.2%}"
+        f" of images; accuracy on the rest: {np.mean(probabilities[answered].argmax(1) == y_test[answered]):.4%}; "
+        f"accuracy with a 'not a digit' counted as an error: "
+        f"{np.mean((probabilities.argmax(1) == y_test) & (status != 'not_a_digit')):.4%}"
+    )
     print(f"expected calibration error: {metrics['calibration']['expected_calibration_error']:.4f}")
     print(f"10,000 images in {seconds:.2f} s")
 

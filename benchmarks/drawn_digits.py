@@ -42,8 +42,10 @@ def report(rows, title: str) -> None:
     answered = np.array([p.digit == label for _, label, p in rows])
     statuses = Counter(p.status for _, _, p in rows)
     print(f"\n{title}: {len(rows):,} digits")
-    print(f"  accuracy (best guess)                  {correct.mean():.2%}   target {TARGETS['all']:.0%}: "
-          f"{'met' if correct.mean() >= TARGETS['all'] else 'NOT met'}")
+    print(
+        f"  accuracy (best guess)                  {correct.mean():.2%}   target {TARGETS['all']:.0%}: "
+        f"{'met' if correct.mean() >= TARGETS['all'] else 'NOT met'}"
+    )
     print(f"  answered 'not a digit'                 {statuses['not_a_digit'] / len(rows):.2%}")
     print(f"  answered 'not sure'                    {statuses['unsure'] / len(rows):.2%}")
     print(f"  right digit answered (others = error)  {answered.mean():.2%}")
@@ -52,8 +54,11 @@ def report(rows, title: str) -> None:
     for source in sorted(set(sources), key=lambda s: -np.sum(sources == s)):
         members = sources == source
         rejected = np.mean([p.status == "not_a_digit" for (s, _, p) in rows if s == source])
-        judged = "" if members.sum() < SITE_MINIMUM else (
-            "  ok" if correct[members].mean() >= TARGETS["site"] else f"  below {TARGETS['site']:.0%}")
+        judged = (
+            ""
+            if members.sum() < SITE_MINIMUM
+            else ("  ok" if correct[members].mean() >= TARGETS["site"] else f"  below {TARGETS['site']:.0%}")
+        )
         print(f"  {source:16s} {members.sum():7d} {correct[members].mean():9.2%} {rejected:12.2%}{judged}")
 
 
@@ -65,12 +70,16 @@ def main():
     args = parser.parse_args()
     recognizer = Recognizer.load(args.model)
     print(f"model {recognizer.version}, answer rule {recognizer.rule}")
-    report(held_out_pen_digits(recognizer, args.split),
-           f"Real pen digits of the {args.split} writers (default brush, 280 px canvas)")
+    report(
+        held_out_pen_digits(recognizer, args.split),
+        f"Real pen digits of the {args.split} writers (default brush, 280 px canvas)",
+    )
     _, (images, labels) = load_mnist()
     digits = drawn_digits(args.count, seed=0, images=images, labels=labels)
-    rows = [("pen-redrawn MNIST", d.label, recognizer.predict_canvas(d.render()))
-            for d in tqdm(digits, desc="pen-redrawn MNIST")]
+    rows = [
+        ("pen-redrawn MNIST", d.label, recognizer.predict_canvas(d.render()))
+        for d in tqdm(digits, desc="pen-redrawn MNIST")
+    ]
     report(rows, "Pen-redrawn MNIST test digits (MNIST's own styles, retraced)")
 
 

@@ -1,5 +1,5 @@
-"""Time to accuracy on this CPU: our recipe (glyphnet-fast, augmentation, AdamW, one-cycle, label smoothing) against glyph17
-trained with the original recipe (Adam defaults, constant learning rate, no augmentation), in one run,
+"""Time to accuracy on this CPU: our recipe (glyphnet-fast, augmentation, AdamW, one-cycle, label smoothing)
+against glyph17 trained with the original recipe (Adam defaults, constant learning rate, no augmentation), in one run,
 under the same wall-clock budget each.
 
 Test accuracy is printed at the end of every epoch for this learning curve only; it drives no decision.
@@ -9,7 +9,8 @@ one-cycle schedule runs on the clock (``time_budget_s``), so it has annealed whe
 
     .venv/bin/python benchmarks/time_to_accuracy.py [--budget 600] [--seed 0] [--parallel] [--out runs/tta-seed0]
     .venv/bin/python benchmarks/time_to_accuracy.py --summarize runs/tta-seed0 runs/tta-seed1 ... [--figure NAME]
-    .venv/bin/python benchmarks/time_to_accuracy.py --summarize reports/time-to-accuracy/*.json --figure time-to-accuracy
+    .venv/bin/python benchmarks/time_to_accuracy.py --summarize reports/time-to-accuracy/*.json \\
+        --figure time-to-accuracy
 
 Each run writes ``summary.json`` (seed, budget, every epoch of both recipes, the end accuracies) in its
 ``--out`` directory; copies of those kept under ``reports/time-to-accuracy/`` are what the README's figures
@@ -61,8 +62,10 @@ def print_run(results, budget, how, seed):
         ratio = f"{base / ours:.2f}x faster" if base and ours else "n/a"
         fmt = lambda s: f"{s:.0f} s" if s else "not reached"  # noqa: E731
         print(f"time to {level:.1%}: glyph17 original {fmt(base)}, ours {fmt(ours)}  ({ratio})")
-    print(f"end of budget: glyph17 original {base_final:.4%}, ours {our_final:.4%}, "
-          f"difference {100 * (our_final - base_final):+.2f} points (target: at least +{TARGET_GAP:.2f})")
+    print(
+        f"end of budget: glyph17 original {base_final:.4%}, ours {our_final:.4%}, "
+        f"difference {100 * (our_final - base_final):+.2f} points (target: at least +{TARGET_GAP:.2f})"
+    )
 
 
 def load_run(out: Path):
@@ -88,30 +91,41 @@ def summarize(outs, figure=None):
             continue
         seed, results = load_run(out)
         (base_history, base), (our_history, ours) = results.values()  # the baseline first, as run
-        rows.append(dict(seed=seed, glyph17=base, ours=ours, epochs_glyph17=len(base_history),
-                         epochs_ours=len(our_history)))
+        rows.append(
+            dict(seed=seed, glyph17=base, ours=ours, epochs_glyph17=len(base_history), epochs_ours=len(our_history))
+        )
         for name, (history, _) in results.items():
-            curves += [dict(recipe=name, seed=seed, seconds=row["wall_seconds"],
-                            test_accuracy=row["test_accuracy_report_only"]) for row in history]
+            curves += [
+                dict(
+                    recipe=name, seed=seed, seconds=row["wall_seconds"], test_accuracy=row["test_accuracy_report_only"]
+                )
+                for row in history
+            ]
     table = pd.DataFrame(rows).sort_values("seed")
     table["difference"] = 100 * (table.ours - table.glyph17)
     epochs = lambda value: f"{value:2.0f}" if pd.notna(value) else "--"  # noqa: E731
     print("\nseed  glyph17 original (epochs)  ours (epochs)   difference")
     for row in table.itertuples():
-        print(f"{row.seed:4d}  {row.glyph17:.2%} ({epochs(row.epochs_glyph17)})           "
-              f"{row.ours:.2%} ({epochs(row.epochs_ours)})   {row.difference:+.2f}")
-    print(f"mean  {table.glyph17.mean():.2%}                  {table.ours.mean():.2%}        "
-          f"{table.difference.mean():+.2f} points")
+        print(
+            f"{row.seed:4d}  {row.glyph17:.2%} ({epochs(row.epochs_glyph17)})           "
+            f"{row.ours:.2%} ({epochs(row.epochs_ours)})   {row.difference:+.2f}"
+        )
+    print(
+        f"mean  {table.glyph17.mean():.2%}                  {table.ours.mean():.2%}        "
+        f"{table.difference.mean():+.2f} points"
+    )
     verdict = None
     if len(table) >= 2:
         from digitglyph.evaluate import paired_differences
 
         verdict = paired_differences(table.difference, target=TARGET_GAP)
         low, high = verdict["interval"]
-        print(f"difference over {verdict['runs']} seeds: mean {verdict['mean']:+.2f} points, standard deviation "
-              f"{verdict['standard_deviation']:.2f}, 95 % interval of the mean {low:+.2f} to {high:+.2f}; "
-              f"{verdict['reached']} of {verdict['runs']} runs at least +{TARGET_GAP:.2f} on their own "
-              f"(smallest {verdict['smallest']:+.2f})")
+        print(
+            f"difference over {verdict['runs']} seeds: mean {verdict['mean']:+.2f} points, standard deviation "
+            f"{verdict['standard_deviation']:.2f}, 95 % interval of the mean {low:+.2f} to {high:+.2f}; "
+            f"{verdict['reached']} of {verdict['runs']} runs at least +{TARGET_GAP:.2f} on their own "
+            f"(smallest {verdict['smallest']:+.2f})"
+        )
     if figure:
         from digitglyph import plots
 
@@ -130,10 +144,15 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="seed of both runs (split, initialisation, batches)")
     parser.add_argument("--parallel", action="store_true")
     parser.add_argument("--out", help="directory for the run dirs (default: a temporary one)")
-    parser.add_argument("--summarize", nargs="+", metavar="OUT",
-                        help="instead of training: print finished runs (--out directories, one per seed) side by side")
-    parser.add_argument("--figure", help="with --summarize: also draw the learning curves (a name under "
-                                         "reports/figures/ or a path)")
+    parser.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="OUT",
+        help="instead of training: print finished runs (--out directories, one per seed) side by side",
+    )
+    parser.add_argument(
+        "--figure", help="with --summarize: also draw the learning curves (a name under reports/figures/ or a path)"
+    )
     args = parser.parse_args()
     if args.summarize:
         summarize(args.summarize, args.figure)
@@ -143,8 +162,15 @@ def main():
     jobs = []
     for name, recipe in RECIPES.items():
         # epochs=200 is only an upper bound: the budget ends both runs
-        values = dict(recipe, epochs=200, time_budget_s=args.budget, report_test_each_epoch=True,
-                      threads=threads, seed=args.seed, selection="final")
+        values = dict(
+            recipe,
+            epochs=200,
+            time_budget_s=args.budget,
+            report_test_each_epoch=True,
+            threads=threads,
+            seed=args.seed,
+            selection="final",
+        )
         jobs.append((name, values, str(out / recipe["architecture"])))
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
@@ -168,8 +194,10 @@ def main():
 
     results = {name: results[name] for name in RECIPES}  # the baseline first, whatever finished first
     print_run(results, args.budget, "in parallel, 1 core each" if args.parallel else "one after the other", args.seed)
-    runs = {name: {"final": final, "history": history, "parameters": RECIPES[name]}
-            for name, (history, final) in results.items()}
+    runs = {
+        name: {"final": final, "history": history, "parameters": RECIPES[name]}
+        for name, (history, final) in results.items()
+    }
     summary = {"seed": args.seed, "budget_s": args.budget, "parallel": args.parallel, "recipes": runs}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
 

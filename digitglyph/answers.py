@@ -44,7 +44,7 @@ class AnswerRule:
                 raise ValueError(f"{name}={value!r} must be a number in (0, {NEVER}]")
 
     @classmethod
-    def from_dict(cls, values: dict | None) -> "AnswerRule":
+    def from_dict(cls, values: dict | None) -> AnswerRule:
         values = dict(values or {})
         unknown = set(values) - {"unsure_below", "not_a_digit_at"}
         if unknown:

@@ -25,22 +25,25 @@ import tensorflow as tf
 @dataclass(frozen=True)
 class AugmentConfig:
     rotation_degrees: float = 12.0
-    scale: float = 0.12          # isotropic scale in [1 - scale, 1 + scale]
-    stretch: float = 0.10        # extra scale of one axis
-    shear: float = 0.25          # x shear factor (slant), uniform in [-shear, shear]
+    scale: float = 0.12  # isotropic scale in [1 - scale, 1 + scale]
+    stretch: float = 0.10  # extra scale of one axis
+    shear: float = 0.25  # x shear factor (slant), uniform in [-shear, shear]
     shift_pixels: float = 2.0
-    stroke_probability: float = 0.6   # chance of a stroke-width change
-    stroke_strength: float = 0.7      # the most the thicker/thinner version is blended in
+    stroke_probability: float = 0.6  # chance of a stroke-width change
+    stroke_strength: float = 0.7  # the most the thicker/thinner version is blended in
     blur_probability: float = 0.15
     contrast_probability: float = 0.2
-    elastic_pixels: float = 0.0       # largest elastic displacement at the field's control points (0: off)
-    elastic_grid: int = 4             # control points per side of that field (bicubically interpolated)
+    elastic_pixels: float = 0.0  # largest elastic displacement at the field's control points (0: off)
+    elastic_grid: int = 4  # control points per side of that field (bicubically interpolated)
 
     def __post_init__(self):
         if not isinstance(self.elastic_pixels, (int, float)) or not 0 <= self.elastic_pixels <= 6:
             raise ValueError(f"elastic_pixels={self.elastic_pixels!r} must be a number of pixels from 0 to 6")
-        if not isinstance(self.elastic_grid, int) or isinstance(self.elastic_grid, bool) or \
-                not 2 <= self.elastic_grid <= 28:
+        if (
+            not isinstance(self.elastic_grid, int)
+            or isinstance(self.elastic_grid, bool)
+            or not 2 <= self.elastic_grid <= 28
+        ):
             raise ValueError(f"elastic_grid={self.elastic_grid!r} must be an integer from 2 to 28")
 
     def as_dict(self):
@@ -80,8 +83,13 @@ def _affine(images, config: AugmentConfig):
     zeros = tf.zeros([batch])
     transforms = tf.stack([i00, i01, b0, i10, i11, b1, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
 
 
 def _elastic_source(images, config: AugmentConfig, inverse):
@@ -112,8 +120,12 @@ def _sample(images, rows, columns):
     # every padded pixel with its right, lower and lower-right neighbours: one gather fetches all four
     quads = tf.stack([padded[:, :-1, :-1], padded[:, :-1, 1:], padded[:, 1:, :-1], padded[:, 1:, 1:]], -1)
     padded_height, padded_width = height + 2, width + 2
-    index = (tf.range(batch)[:, None, None] * (padded_height * padded_width)
-             + (tf.cast(top, tf.int32) + 1) * padded_width + tf.cast(left, tf.int32) + 1)
+    index = (
+        tf.range(batch)[:, None, None] * (padded_height * padded_width)
+        + (tf.cast(top, tf.int32) + 1) * padded_width
+        + tf.cast(left, tf.int32)
+        + 1
+    )
     quad = tf.gather(tf.reshape(quads, [-1, 4]), index)
     upper = quad[..., 0] * (1 - right) + quad[..., 1] * right
     lower = quad[..., 2] * (1 - right) + quad[..., 3] * right

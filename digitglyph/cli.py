@@ -17,8 +17,15 @@ def _train(args) -> int:
         if value is not None:
             values[name] = value
     metrics = train(config(args.recipe, **values), args.run_dir)
-    print(json.dumps({k: metrics[k] for k in ("test_accuracy", "validation_accuracy", "wall_time_s",
-                                              "parameter_count", "epochs_trained")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: metrics[k]
+                for k in ("test_accuracy", "validation_accuracy", "wall_time_s", "parameter_count", "epochs_trained")
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -32,8 +39,10 @@ def _evaluate(args) -> int:
     recognizer = Recognizer.load(args.model)
     _, (x_test, y_test) = load_mnist(args.data_dir)
     metrics = summarize(recognizer.predict_mnist(x_test), y_test)
-    print(f"model {recognizer.version}: MNIST test accuracy {metrics['test_accuracy']:.4%} "
-          f"({metrics['test_errors']} errors of {len(y_test)})")
+    print(
+        f"model {recognizer.version}: MNIST test accuracy {metrics['test_accuracy']:.4%} "
+        f"({metrics['test_errors']} errors of {len(y_test)})"
+    )
     print("per class:", {k: round(v, 4) for k, v in metrics["per_class_accuracy"].items()})
     print(f"expected calibration error {metrics['calibration']['expected_calibration_error']:.4f}")
     return 0 if np.isfinite(metrics["test_accuracy"]) else 1
@@ -91,8 +100,11 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port) to run on a cluster")
     sweep.set_defaults(handler=_sweep)
 
-    ship = commands.add_parser("ship", help="fold and float16-round a finished run's model and write it, "
-                                            "measured, to models/ (what the apps and the web page use)")
+    ship = commands.add_parser(
+        "ship",
+        help="fold and float16-round a finished run's model and write it, "
+        "measured, to models/ (what the apps and the web page use)",
+    )
     ship.add_argument("run_dir")
     ship.add_argument("--out", default=None, help="default: the repository's models/")
     ship.add_argument("--data-dir", dest="data_dir")

@@ -56,8 +56,10 @@ def deployable(model):
             index += 1
             continue
         if isinstance(layer, keras.layers.BatchNormalization):
-            raise DeployError(f"BatchNormalization {layer.name!r} does not directly follow a Conv2D or Dense "
-                              "layer without activation, so it cannot be folded")
+            raise DeployError(
+                f"BatchNormalization {layer.name!r} does not directly follow a Conv2D or Dense "
+                "layer without activation, so it cannot be folded"
+            )
         config = layer.get_config()
         weights = layer.get_weights()
         if isinstance(following, keras.layers.BatchNormalization) and _foldable(layer):
@@ -106,22 +108,32 @@ def ship(run_dir, out=None, data_dir=None) -> dict:
     model = deployable(trained)
     parameters = run_metrics["parameters"]
     # the run's data directories if they are still there, else $DIGITGLYPH_DATA / $DIGITGLYPH_PEN_DATA or the cache
-    here = {key: parameters[key] for key in ("data_dir", "pen_dir") if parameters.get(key)
-            and Path(parameters[key]).is_dir()}
+    here = {
+        key: parameters[key]
+        for key in ("data_dir", "pen_dir")
+        if parameters.get(key) and Path(parameters[key]).is_dir()
+    }
     metrics = measure(model, *evaluation_data(parameters, data_dir or here.get("data_dir"), here.get("pen_dir")))
-    metrics.update({
-        **{k: run_metrics[k] for k in ("epochs_trained", "wall_time_s", "parameters", "package_version",
-                                       "git_commit", "train_size") if k in run_metrics},
-        "parameter_count": int(model.count_params()),
-        "trained_parameter_count": run_metrics.get("parameter_count"),
-        "deployment": {
-            "source_run": str(run_dir),
-            "folded_batch_norms": sum(isinstance(layer, keras.layers.BatchNormalization) for layer in trained.layers),
-            "weights": "float16-exact (float32 storage)",
-            "run_test_accuracy": run_metrics["test_accuracy"],
-            "run_validation_accuracy": run_metrics.get("validation_accuracy"),
-        },
-    })
+    metrics.update(
+        {
+            **{
+                k: run_metrics[k]
+                for k in ("epochs_trained", "wall_time_s", "parameters", "package_version", "git_commit", "train_size")
+                if k in run_metrics
+            },
+            "parameter_count": int(model.count_params()),
+            "trained_parameter_count": run_metrics.get("parameter_count"),
+            "deployment": {
+                "source_run": str(run_dir),
+                "folded_batch_norms": sum(
+                    isinstance(layer, keras.layers.BatchNormalization) for layer in trained.layers
+                ),
+                "weights": "float16-exact (float32 storage)",
+                "run_test_accuracy": run_metrics["test_accuracy"],
+                "run_validation_accuracy": run_metrics.get("validation_accuracy"),
+            },
+        }
+    )
     out.mkdir(parents=True, exist_ok=True)
     staging = out / ".model.keras.partial.keras"
     model.save(staging)
@@ -142,8 +154,9 @@ def _chain(model) -> list:
     for layer in layers:
         inbound = layer._inbound_nodes
         if len(inbound) != 1 or len(inbound[0].input_tensors) != 1 or inbound[0].input_tensors[0] is not previous:
-            raise DeployError(f"{model.name} is not a single chain of layers (at {layer.name!r}); "
-                              "deployable() folds chains only")
+            raise DeployError(
+                f"{model.name} is not a single chain of layers (at {layer.name!r}); deployable() folds chains only"
+            )
         previous = layer.output
     return layers
 
@@ -151,15 +164,17 @@ def _chain(model) -> list:
 def _foldable(layer) -> bool:
     import keras
 
-    return isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and \
-        layer.get_config().get("activation") in ("linear", None)
+    return isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and layer.get_config().get("activation") in (
+        "linear",
+        None,
+    )
 
 
 def _fold(layer, batch_norm) -> list[np.ndarray]:
     weights = layer.get_weights()
     kernel = weights[0].astype(np.float64)
     bias = weights[1].astype(np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
-    values = dict(zip([w.path.split("/")[-1] for w in batch_norm.weights], batch_norm.get_weights()))
+    values = dict(zip([w.path.split("/")[-1] for w in batch_norm.weights], batch_norm.get_weights(), strict=True))
     gamma = values.get("gamma", np.ones_like(values["moving_mean"])).astype(np.float64)
     beta = values.get("beta", np.zeros_like(values["moving_mean"])).astype(np.float64)
     scale = gamma / np.sqrt(values["moving_variance"].astype(np.float64) + batch_norm.epsilon)
@@ -170,8 +185,10 @@ def _fold(layer, batch_norm) -> list[np.ndarray]:
 def main(args) -> int:
     metrics = ship(args.run_dir, args.out, args.data_dir)
     deployment = metrics["deployment"]
-    print(f"shipped {args.run_dir} -> {args.out or MODELS}/model.keras: MNIST test {metrics['test_accuracy']:.4%} "
-          f"(the run's own model: {deployment['run_test_accuracy']:.4%}), validation "
-          f"{metrics['validation_accuracy']:.4%}, {metrics['parameter_count']:,} parameters, "
-          f"{deployment['folded_batch_norms']} batch norms folded, float16-exact weights")
+    print(
+        f"shipped {args.run_dir} -> {args.out or MODELS}/model.keras: MNIST test {metrics['test_accuracy']:.4%} "
+        f"(the run's own model: {deployment['run_test_accuracy']:.4%}), validation "
+        f"{metrics['validation_accuracy']:.4%}, {metrics['parameter_count']:,} parameters, "
+        f"{deployment['folded_batch_norms']} batch norms folded, float16-exact weights"
+    )
     return 0

@@ -23,8 +23,15 @@ def calibration(probabilities, labels, bins: int = 15) -> dict:
         if members.any():
             gap = abs(correct[members].mean() - confidence[members].mean())
             ece += members.mean() * gap
-            rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(members.sum()),
-                         "accuracy": float(correct[members].mean()), "confidence": float(confidence[members].mean())})
+            rows.append(
+                {
+                    "low": float(edges[b]),
+                    "high": float(edges[b + 1]),
+                    "count": int(members.sum()),
+                    "accuracy": float(correct[members].mean()),
+                    "confidence": float(confidence[members].mean()),
+                }
+            )
     return {"expected_calibration_error": float(ece), "bins": rows}
 
 
@@ -39,9 +46,15 @@ def summarize(probabilities: np.ndarray, labels: np.ndarray) -> dict:
         "test_errors": int(len(wrong)),
         "per_class_accuracy": {str(d): float(a) for d, a in enumerate(per_class)},
         "confusion_matrix": matrix.tolist(),
-        "misclassified": [{"index": int(i), "label": int(labels[i]), "predicted": [int(t) for t in top],
-                           "probabilities": [float(probabilities[i, t]) for t in top]}
-                          for i, top in zip(wrong, top2)],
+        "misclassified": [
+            {
+                "index": int(i),
+                "label": int(labels[i]),
+                "predicted": [int(t) for t in top],
+                "probabilities": [float(probabilities[i, t]) for t in top],
+            }
+            for i, top in zip(wrong, top2, strict=True)
+        ],
         "calibration": calibration(probabilities, labels),
     }
 
@@ -51,8 +64,9 @@ def probabilities(model, images: np.ndarray, chunk: int = 1000) -> np.ndarray:
 
     ``predict_on_batch`` rather than ``predict``: no tf.data iterator is made, so none has to be torn
     down, which can stall for up to a minute (see ``train._dataset``)."""
-    return np.concatenate([np.asarray(model.predict_on_batch(images[start:start + chunk]))
-                           for start in range(0, len(images), chunk)])
+    return np.concatenate(
+        [np.asarray(model.predict_on_batch(images[start : start + chunk])) for start in range(0, len(images), chunk)]
+    )
 
 
 def evaluate_model(model, images: np.ndarray, labels: np.ndarray) -> dict:
@@ -93,21 +107,27 @@ def digit_set_report(outputs: np.ndarray, evaluation, rule) -> dict:
     predicted = outputs[:, :10].argmax(1)
     correct = predicted == evaluation.labels
     rejected = statuses(outputs, rule) == "not_a_digit"
-    report = {"count": int(len(correct)), "accuracy": float(correct.mean()),
-              "rejected": float(rejected.mean()), "accuracy_rejection_as_error": float((correct & ~rejected).mean()),
-              "by_source": {}}
+    report = {
+        "count": int(len(correct)),
+        "accuracy": float(correct.mean()),
+        "rejected": float(rejected.mean()),
+        "accuracy_rejection_as_error": float((correct & ~rejected).mean()),
+        "by_source": {},
+    }
     for source in np.unique(evaluation.sources):
         members = evaluation.sources == source
-        report["by_source"][str(source)] = {"count": int(members.sum()), "accuracy": float(correct[members].mean()),
-                                            "rejected": float(rejected[members].mean())}
+        report["by_source"][str(source)] = {
+            "count": int(members.sum()),
+            "accuracy": float(correct[members].mean()),
+            "rejected": float(rejected[members].mean()),
+        }
     return report
 
 
 def non_digit_report(outputs: np.ndarray, evaluation, rule) -> dict:
     """The share of non-digits answered "not a digit", overall, per character and per source."""
     rejected = statuses(outputs, rule) == "not_a_digit"
-    report = {"count": int(len(rejected)), "rejected": float(rejected.mean()), "by_character": {},
-              "by_source": {}}
+    report = {"count": int(len(rejected)), "rejected": float(rejected.mean()), "by_character": {}, "by_source": {}}
     for key, values in (("by_character", evaluation.characters), ("by_source", evaluation.sources)):
         for value in np.unique(values):
             members = values == value
@@ -126,13 +146,15 @@ def measure(model, validation: dict, test: dict) -> dict:
     from .answers import UNSURE_BELOW, AnswerRule, digit_probabilities
     from .preprocess import network_input
 
-    outputs = {split: {name: probabilities(model, network_input(evaluation.images))
-                       for name, evaluation in sets.items()}
-               for split, sets in (("validation", validation), ("test", test))}
+    outputs = {
+        split: {name: probabilities(model, network_input(evaluation.images)) for name, evaluation in sets.items()}
+        for split, sets in (("validation", validation), ("test", test))
+    }
     rule = AnswerRule(UNSURE_BELOW, choose_not_a_digit_threshold(outputs["validation"]))
     metrics = summarize(digit_probabilities(outputs["test"]["mnist"]), test["mnist"].labels)
-    metrics["validation_accuracy"] = float(np.mean(outputs["validation"]["mnist"][:, :10].argmax(1)
-                                                   == validation["mnist"].labels))
+    metrics["validation_accuracy"] = float(
+        np.mean(outputs["validation"]["mnist"][:, :10].argmax(1) == validation["mnist"].labels)
+    )
     metrics["answer_rule"] = rule.as_dict()
     metrics["outputs"] = int(outputs["test"]["mnist"].shape[1])
     metrics["sources"] = {}
@@ -158,6 +180,13 @@ def paired_differences(differences, target: float, confidence: float = 0.95) -> 
         raise ValueError(f"need two or more finite differences, got {differences!r}")
     mean, deviation = float(values.mean()), float(values.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * deviation / np.sqrt(len(values)))
-    return {"runs": len(values), "mean": mean, "standard_deviation": deviation, "confidence": confidence,
-            "interval": (mean - half, mean + half), "smallest": float(values.min()),
-            "reached": int((values >= target - 1e-9).sum()), "target": target}
+    return {
+        "runs": len(values),
+        "mean": mean,
+        "standard_deviation": deviation,
+        "confidence": confidence,
+        "interval": (mean - half, mean + half),
+        "smallest": float(values.min()),
+        "reached": int((values >= target - 1e-9).sum()),
+        "target": target,
+    }

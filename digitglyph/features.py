@@ -49,16 +49,18 @@ def ink_measurements(images, labels) -> pd.DataFrame:
     left, right = cols.argmax(1), 27 - cols[:, ::-1].argmax(1)
     mass = images.sum((1, 2))
     skeleton_length = np.array([skeletonize(mask).sum() for mask in ink])
-    return pd.DataFrame({
-        "label": np.asarray(labels),
-        "box_height": bottom - top + 1,
-        "box_width": right - left + 1,
-        "centre_row": (images.sum(2) * np.arange(28)).sum(1) / mass,
-        "centre_column": (images.sum(1) * np.arange(28)).sum(1) / mass,
-        "ink_pixels": ink.sum((1, 2)),
-        "stroke_thickness": ink.sum((1, 2)) / np.maximum(skeleton_length, 1),
-        "slant": slant(images),
-    })
+    return pd.DataFrame(
+        {
+            "label": np.asarray(labels),
+            "box_height": bottom - top + 1,
+            "box_width": right - left + 1,
+            "centre_row": (images.sum(2) * np.arange(28)).sum(1) / mass,
+            "centre_column": (images.sum(1) * np.arange(28)).sum(1) / mass,
+            "ink_pixels": ink.sum((1, 2)),
+            "stroke_thickness": ink.sum((1, 2)) / np.maximum(skeleton_length, 1),
+            "slant": slant(images),
+        }
+    )
 
 
 def pca_2d(images) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +68,7 @@ def pca_2d(images) -> tuple[np.ndarray, np.ndarray]:
     flat = as_float_images(images).reshape(len(images), -1)
     centred = flat - flat.mean(0)
     _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    variance = singular ** 2
+    variance = singular**2
     return centred @ components[:2].T, variance[:2] / variance.sum()
 
 
@@ -77,12 +79,18 @@ def centroid_hardness(train_images, train_labels, images, labels) -> pd.DataFram
     train = as_float_images(train_images).reshape(len(train_images), -1)
     means = np.stack([train[np.asarray(train_labels) == digit].mean(0) for digit in DIGITS])
     flat = as_float_images(images).reshape(len(images), -1)
-    squared = (flat ** 2).sum(1)[:, None] - 2 * flat @ means.T + (means ** 2).sum(1)[None]
+    squared = (flat**2).sum(1)[:, None] - 2 * flat @ means.T + (means**2).sum(1)[None]
     distances = np.sqrt(np.maximum(squared, 0))
     labels = np.asarray(labels)
     own = distances[np.arange(len(labels)), labels]
     others = distances.copy()
     others[np.arange(len(labels)), labels] = np.inf
-    table = pd.DataFrame({"index": np.arange(len(labels)), "label": labels,
-                          "looks_like": others.argmin(1), "hardness": own - others.min(1)})
+    table = pd.DataFrame(
+        {
+            "index": np.arange(len(labels)),
+            "label": labels,
+            "looks_like": others.argmin(1),
+            "hardness": own - others.min(1),
+        }
+    )
     return table.sort_values("hardness", ascending=False, ignore_index=True)

@@ -7,7 +7,7 @@ Use :func:`build` to get one by name and :data:`ARCHITECTURES` to list them.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers
@@ -21,6 +21,7 @@ def register(name: str, description: str):
         ARCHITECTURES[name] = builder
         DESCRIPTIONS[name] = description
         return builder
+
     return decorator
 
 
@@ -94,34 +95,43 @@ def _glyphnet(name, stem=32, at_13=(48,), at_6=(64, 96), last=128, dropout=0.3, 
     if strided_stem:
         x = layers.Conv2D(stem, 4, strides=2, activation="relu")(inputs)  # 13x13
     else:
-        x = layers.Conv2D(stem, 3, activation="relu")(inputs)   # 26x26
-        x = layers.MaxPooling2D()(x)                            # 13x13
+        x = layers.Conv2D(stem, 3, activation="relu")(inputs)  # 26x26
+        x = layers.MaxPooling2D()(x)  # 13x13
     for filters in at_13:
         x = _conv_bn(x, filters, 3)
     x = _conv_bn(x, at_6[0], 3, strides=2, padding="valid")  # 6x6
     for filters in at_6[1:]:
         x = _conv_bn(x, filters, 3)
-    x = _conv_bn(x, last, 3, padding="valid")               # 4x4
+    x = _conv_bn(x, last, 3, padding="valid")  # 4x4
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(10, activation="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-@register("glyphnet", "Ours: glyph17's cheap 26->13 stem, then BN conv pairs that widen as the map shrinks "
-                      "(13x13: 48, 6x6: 64-96, 4x4: 128); about 230k parameters, 1.5x glyph17's epoch time.")
+@register(
+    "glyphnet",
+    "Ours: glyph17's cheap 26->13 stem, then BN conv pairs that widen as the map shrinks "
+    "(13x13: 48, 6x6: 64-96, 4x4: 128); about 230k parameters, 1.5x glyph17's epoch time.",
+)
 def glyphnet() -> keras.Model:
     return _glyphnet("glyphnet")
 
 
-@register("glyphnet-lite", "glyphnet without its 13x13 conv (the costliest layer): about 4.6M multiply-adds to "
-                           "glyphnet's 7.3M, 0.7x its epoch time on 2 CPU cores.")
+@register(
+    "glyphnet-lite",
+    "glyphnet without its 13x13 conv (the costliest layer): about 4.6M multiply-adds to "
+    "glyphnet's 7.3M, 0.7x its epoch time on 2 CPU cores.",
+)
 def glyphnet_lite() -> keras.Model:
     return _glyphnet("glyphnet_lite", at_13=())
 
 
-@register("glyphnet-fast", "Ours, for CPU-seconds: glyphnet-lite with a 4x4 stride-2 stem instead of the 26x26 "
-                           "conv and max pool, whose memory traffic took a third of every training step.")
+@register(
+    "glyphnet-fast",
+    "Ours, for CPU-seconds: glyphnet-lite with a 4x4 stride-2 stem instead of the 26x26 "
+    "conv and max pool, whose memory traffic took a third of every training step.",
+)
 def glyphnet_fast() -> keras.Model:
     return _glyphnet("glyphnet_fast", at_13=(), strided_stem=True)
 

@@ -52,5 +52,4 @@ def notebook_config(recipe: str | None, namespace: dict):
     from .train import TrainConfig
 
     names = {field.name for field in fields(TrainConfig)}
-    return config(recipe, **{name: value for name, value in namespace.items()
-                             if name in names and value is not None})
+    return config(recipe, **{name: value for name, value in namespace.items() if name in names and value is not None})

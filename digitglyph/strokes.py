@@ -54,7 +54,7 @@ def _skeleton(image: np.ndarray) -> np.ndarray:
 def digit_pen_paths(image: np.ndarray) -> list[list[tuple[float, float]]]:
     """Trace the skeleton of a 28x28 digit into pen paths (pixel-centre coordinates)."""
     skeleton = _skeleton(image)
-    pixels = set(zip(*np.nonzero(skeleton)))
+    pixels = set(zip(*np.nonzero(skeleton), strict=True))
 
     def neighbours(p):
         r, c = p
@@ -114,8 +114,15 @@ class DrawnDigit:
         return render_strokes(self.strokes, self.width, self.height, self.brush_width)
 
 
-def place_paths(paths, canvas_size: int, digit_height: float, centre: tuple[float, float],
-                slant: float = 0.0, jitter: float = 0.0, rng=None):
+def place_paths(
+    paths,
+    canvas_size: int,
+    digit_height: float,
+    centre: tuple[float, float],
+    slant: float = 0.0,
+    jitter: float = 0.0,
+    rng=None,
+):
     """Map 28-grid pen paths onto a canvas: scale so the ink's height is ``digit_height``."""
     rng = rng or np.random.default_rng(0)
     points = np.concatenate([np.asarray(p, float) for p in paths])
@@ -133,8 +140,15 @@ def place_paths(paths, canvas_size: int, digit_height: float, centre: tuple[floa
     return placed
 
 
-def drawn_digits(count: int, seed: int = 0, canvas_size: int | None = None, images=None, labels=None,
-                 brush_range=(1 / 22, 1 / 10), size_range=(0.35, 0.85)) -> list[DrawnDigit]:
+def drawn_digits(
+    count: int,
+    seed: int = 0,
+    canvas_size: int | None = None,
+    images=None,
+    labels=None,
+    brush_range=(1 / 22, 1 / 10),
+    size_range=(0.35, 0.85),
+) -> list[DrawnDigit]:
     """Pen-drawn versions of ``count`` MNIST test digits on canvases.
 
     Canvas side (280-560 px unless given), brush width (``brush_range`` x canvas),
@@ -152,10 +166,19 @@ def drawn_digits(count: int, seed: int = 0, canvas_size: int | None = None, imag
         height = rng.uniform(*size_range) * side
         brush = rng.uniform(*brush_range) * side
         margin = height / 2 + brush
-        centre = (rng.uniform(margin, side - margin) if side - 2 * margin > 0 else side / 2,
-                  rng.uniform(margin, side - margin) if side - 2 * margin > 0 else side / 2)
-        strokes = place_paths(digit_pen_paths(images[index]), side, height, centre,
-                              slant=rng.uniform(-0.15, 0.15), jitter=rng.uniform(0, side / 400), rng=rng)
+        centre = (
+            rng.uniform(margin, side - margin) if side - 2 * margin > 0 else side / 2,
+            rng.uniform(margin, side - margin) if side - 2 * margin > 0 else side / 2,
+        )
+        strokes = place_paths(
+            digit_pen_paths(images[index]),
+            side,
+            height,
+            centre,
+            slant=rng.uniform(-0.15, 0.15),
+            jitter=rng.uniform(0, side / 400),
+            rng=rng,
+        )
         digits.append(DrawnDigit(strokes, side, side, float(brush), int(labels[index]), int(index)))
     return digits
 
@@ -169,8 +192,15 @@ def redrawn_mnist(images, labels, count: int, seed: int = 0, canvas_size: int = 
     """
     from .preprocess import canvas_to_mnist
 
-    digits = drawn_digits(count, seed=seed, canvas_size=canvas_size, images=images, labels=labels,
-                          brush_range=(1 / 24, 1 / 9), size_range=(0.4, 0.9))
+    digits = drawn_digits(
+        count,
+        seed=seed,
+        canvas_size=canvas_size,
+        images=images,
+        labels=labels,
+        brush_range=(1 / 24, 1 / 9),
+        size_range=(0.4, 0.9),
+    )
     redrawn, kept = [], []
     for digit in digits:
         image = canvas_to_mnist(digit.render())
@@ -203,7 +233,7 @@ class DrawingStyle:
     jitter: float = 0.0
 
     @classmethod
-    def random(cls, rng: np.random.Generator, canvas: int = 280) -> "DrawingStyle":
+    def random(cls, rng: np.random.Generator, canvas: int = 280) -> DrawingStyle:
         """A style drawn from what people do in the apps: sizes from 30 % to 85 % of the canvas, brushes
         across the apps' range (10 to 35 px, mostly near the default 20), mouse, touch or pen."""
         brush = float(np.clip(rng.normal(20, 3), 10, 35)) if rng.random() < 0.6 else float(rng.uniform(10, 35))

@@ -86,7 +86,9 @@ class TrainConfig:
             problems.append(f"selection={self.selection!r} must be one of {SELECTIONS}")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
-        if self.train_subset is not None and (not isinstance(self.train_subset, (int, np.integer)) or self.train_subset < 100):
+        if self.train_subset is not None and (
+            not isinstance(self.train_subset, (int, np.integer)) or self.train_subset < 100
+        ):
             problems.append(f"train_subset={self.train_subset!r} must be empty (all) or an integer of at least 100")
         if not isinstance(self.validation_size, (int, np.integer)) or self.validation_size < 10:
             problems.append(f"validation_size={self.validation_size!r} must be an integer of at least 10")
@@ -116,7 +118,7 @@ class TrainConfig:
             raise ValueError("bad training parameter: " + "; ".join(problems))
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -130,8 +132,9 @@ class TrainConfig:
 
 def git_commit() -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).parent)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
         return result.stdout.strip() if result.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -140,6 +143,7 @@ def git_commit() -> str | None:
 def configure_threads(threads: int | None) -> None:
     if threads:
         import tensorflow as tf
+
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -174,10 +178,11 @@ def _dataset(data, config: TrainConfig, training: bool):
             order = rng.permutation(data.train_size)
             chosen = data.candidates[order, rng.integers(0, data.candidates.shape[1], data.train_size)]
             for start in range(0, data.train_size, batch):
-                yield network_input(data.pool[chosen[start:start + batch]]), data.labels[order[start:start + batch]]
+                yield network_input(data.pool[chosen[start : start + batch]]), data.labels[order[start : start + batch]]
 
-        dataset = tf.data.Dataset.from_generator(batches, output_signature=(
-            tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int64)))
+        dataset = tf.data.Dataset.from_generator(
+            batches, output_signature=(tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int64))
+        )
         if config.augment:
             augment = config.augment_config
             dataset = dataset.map(lambda x, y: (augment_batch(x, augment), y), num_parallel_calls=parallel)
@@ -214,8 +219,12 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
     if config.schedule == "onecycle":
         warmup = max(1, int(WARMUP_FRACTION * total))
         return keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate / 20, decay_steps=total - warmup, alpha=FINAL_FRACTION,
-            warmup_target=config.learning_rate, warmup_steps=warmup)
+            initial_learning_rate=config.learning_rate / 20,
+            decay_steps=total - warmup,
+            alpha=FINAL_FRACTION,
+            warmup_target=config.learning_rate,
+            warmup_steps=warmup,
+        )
     return config.learning_rate
 
 
@@ -278,8 +287,7 @@ def _callbacks(config: TrainConfig, run_dir: Path, test_data, wall: RunClock):
 
         def on_train_batch_begin(self, batch, logs=None):
             if self.timed_schedule:
-                self.model.optimizer.learning_rate = one_cycle(wall() / config.time_budget_s,
-                                                               config.learning_rate)
+                self.model.optimizer.learning_rate = one_cycle(wall() / config.time_budget_s, config.learning_rate)
 
         def on_train_batch_end(self, batch, logs=None):
             if config.time_budget_s and wall() >= config.time_budget_s:
@@ -296,8 +304,9 @@ def _callbacks(config: TrainConfig, run_dir: Path, test_data, wall: RunClock):
             if config.time_budget_s and logs["wall_seconds"] >= config.time_budget_s:
                 self.model.stop_training = True
 
-    checkpoint = keras.callbacks.ModelCheckpoint(run_dir / "best.keras", monitor="val_accuracy", mode="max",
-                                                 save_best_only=True)
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        run_dir / "best.keras", monitor="val_accuracy", mode="max", save_best_only=True
+    )
     earlier = [row["val_accuracy"] for row in read_history(run_dir) if "val_accuracy" in row]
     if earlier:  # resuming: do not let a worse epoch overwrite the best checkpoint
         checkpoint.best = max(earlier)
@@ -321,8 +330,10 @@ def read_history(run_dir: Path) -> list[dict]:
     if not path.exists():
         return []
     with open(path) as handle:
-        rows = [{k: float(v) if k != "epoch" else int(v) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(handle)]
+        rows = [
+            {k: float(v) if k != "epoch" else int(v) for k, v in row.items() if v != ""}
+            for row in csv.DictReader(handle)
+        ]
     # a resumed run may have re-logged an epoch: keep the last record of each
     return list({row["epoch"]: row for row in rows}.values())
 
@@ -361,8 +372,11 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
     model = build(config.architecture, classes)
     if config.initial_model:  # fine-tuning: start from trained weights (a new output layer if the classes differ)
         _load_initial_weights(model, config.initial_model)
-    loss = keras.losses.SparseCategoricalCrossentropy() if not config.label_smoothing else \
-        keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    loss = (
+        keras.losses.SparseCategoricalCrossentropy()
+        if not config.label_smoothing
+        else keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    )
     mnist_validation = data.validation["mnist"]
     y_val_fit = mnist_validation.labels
     if config.label_smoothing:
@@ -372,9 +386,13 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
 
     wall = RunClock(run_dir)
     try:
-        model.fit(train_data, epochs=config.epochs,  # no steps_per_epoch: Keras would not restart the data
-                  validation_data=_dataset((mnist_validation.images, y_val_fit), config, training=False),
-                  callbacks=_callbacks(config, run_dir, data.test["mnist"], wall) + list(callbacks), verbose=0)
+        model.fit(
+            train_data,
+            epochs=config.epochs,  # no steps_per_epoch: Keras would not restart the data
+            validation_data=_dataset((mnist_validation.images, y_val_fit), config, training=False),
+            callbacks=_callbacks(config, run_dir, data.test["mnist"], wall) + list(callbacks),
+            verbose=0,
+        )
     finally:
         wall.save()
     wall_time = wall()
@@ -387,15 +405,17 @@ def train(config: TrainConfig | dict, run_dir: str | os.PathLike, callbacks=()) 
     selected.save(run_dir / "model.keras")
     history = read_history(run_dir)
     metrics = measure(selected, data.validation, data.test)
-    metrics.update({
-        "epochs_trained": len(history),
-        "wall_time_s": wall_time,
-        "parameter_count": int(selected.count_params()),
-        "parameters": asdict(config),
-        "package_version": _version(),
-        "git_commit": git_commit(),
-        "train_size": int(data.train_size),
-    })
+    metrics.update(
+        {
+            "epochs_trained": len(history),
+            "wall_time_s": wall_time,
+            "parameter_count": int(selected.count_params()),
+            "parameters": asdict(config),
+            "package_version": _version(),
+            "git_commit": git_commit(),
+            "train_size": int(data.train_size),
+        }
+    )
     write_json_atomic(metrics_path, metrics)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return metrics
@@ -407,7 +427,11 @@ def _load_initial_weights(model, path) -> None:
     import keras
 
     initial = keras.models.load_model(path, compile=False)
-    for layer, trained in zip(model.layers, initial.layers):
+    if len(model.layers) != len(initial.layers):
+        raise ValueError(
+            f"initial_model={path} has {len(initial.layers)} layers, this architecture {len(model.layers)}"
+        )
+    for layer, trained in zip(model.layers, initial.layers, strict=True):
         new, old = layer.get_weights(), trained.get_weights()
         if [w.shape for w in new] == [w.shape for w in old]:
             layer.set_weights(old)
@@ -416,8 +440,10 @@ def _load_initial_weights(model, path) -> None:
             new[0][..., :width], new[1][:width] = old[0], old[1]
             layer.set_weights(new)
         else:
-            raise ValueError(f"initial_model={path}: layer {layer.name!r} has weights {[w.shape for w in old]}, "
-                             f"this architecture needs {[w.shape for w in new]}")
+            raise ValueError(
+                f"initial_model={path}: layer {layer.name!r} has weights {[w.shape for w in old]}, "
+                f"this architecture needs {[w.shape for w in new]}"
+            )
 
 
 # Settings that do not change what a run computes: a run may be resumed or reused with other values.
@@ -431,11 +457,14 @@ def _check_same_run(previous: dict, config: TrainConfig, run_dir: Path, what: st
     for name, default in defaults.items():  # likewise inside dict fields (augmentation's elastic_* came later)
         if isinstance(default, dict) and isinstance(previous[name], dict):
             previous[name] = {**default, **previous[name]}
-    differing = sorted(k for k in set(previous) | set(current)
-                       if k not in NOT_IDENTITY and previous.get(k) != current.get(k))
+    differing = sorted(
+        k for k in set(previous) | set(current) if k not in NOT_IDENTITY and previous.get(k) != current.get(k)
+    )
     if differing:
-        raise ValueError(f"{run_dir} holds {what} with different parameters ({', '.join(differing)}); "
-                         "use another run directory or delete this one")
+        raise ValueError(
+            f"{run_dir} holds {what} with different parameters ({', '.join(differing)}); "
+            "use another run directory or delete this one"
+        )
 
 
 def _one_hot(labels, classes: int):

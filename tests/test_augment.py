@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digitglyph.augment import (BLUR_KERNEL, NO_AUGMENTATION, AugmentConfig, _batch_as_channels, _blur, _max_pool,
-                                augment_batch)
+from digitglyph.augment import (
+    BLUR_KERNEL,
+    NO_AUGMENTATION,
+    AugmentConfig,
+    _batch_as_channels,
+    _blur,
+    _max_pool,
+    augment_batch,
+)
 from digitglyph.train import TrainConfig
 
 
@@ -44,8 +51,9 @@ def test_blurring_the_batch_as_channels_equals_blurring_each_image(digits):
 
 
 def test_stroke_width_change_thickens_or_thins_every_digit(digits):
-    only_strokes = AugmentConfig(0, 0, 0, 0, 0, stroke_probability=1.0, stroke_strength=1.0,
-                                 blur_probability=0, contrast_probability=0)
+    only_strokes = AugmentConfig(
+        0, 0, 0, 0, 0, stroke_probability=1.0, stroke_strength=1.0, blur_probability=0, contrast_probability=0
+    )
     tf.random.set_seed(1)
     changed = ink(augment_batch(digits, only_strokes))
     thickest, thinnest = ink(tf.nn.max_pool2d(digits, 3, 1, "SAME")), ink(-tf.nn.max_pool2d(-digits, 3, 1, "SAME"))
@@ -56,8 +64,17 @@ def test_stroke_width_change_thickens_or_thins_every_digit(digits):
 
 
 def test_shift_moves_digits_by_at_most_the_configured_pixels(digits):
-    only_shift = AugmentConfig(0, 0, 0, 0, shift_pixels=3.0, stroke_probability=0, stroke_strength=0,
-                               blur_probability=0, contrast_probability=0)
+    only_shift = AugmentConfig(
+        0,
+        0,
+        0,
+        0,
+        shift_pixels=3.0,
+        stroke_probability=0,
+        stroke_strength=0,
+        blur_probability=0,
+        contrast_probability=0,
+    )
     tf.random.set_seed(2)
     shifted = np.asarray(augment_batch(digits, only_shift))[..., 0]
     columns = np.arange(28)
@@ -87,8 +104,10 @@ def test_the_elastic_sampler_reproduces_the_affine_warp_when_the_field_is_zero(d
 def test_elastic_distortion_is_a_smooth_displacement_of_at_most_about_the_configured_pixels(axis):
     # a ramp image holds each pixel's own coordinate, so bilinear sampling returns the source coordinate:
     # output - coordinate is the displacement field itself (away from the zero-filled border)
-    ramp = np.broadcast_to(np.arange(28, dtype=np.float32).reshape([28 if a == axis else 1 for a in (1, 2)]),
-                           (28, 28)) / 27.0
+    ramp = (
+        np.broadcast_to(np.arange(28, dtype=np.float32).reshape([28 if a == axis else 1 for a in (1, 2)]), (28, 28))
+        / 27.0
+    )
     images = tf.constant(np.broadcast_to(ramp, (64, 28, 28))[..., None])
     tf.random.set_seed(4)
     warped = np.asarray(augment_batch(images, ONLY_ELASTIC))[:, 4:-4, 4:-4, 0] * 27.0
@@ -109,12 +128,15 @@ def test_elastic_distortion_keeps_the_ink_and_changes_every_digit(digits):
     assert (changed > 0.05).all()
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(elastic_pixels=-1.0), "elastic_pixels=-1.0 must be"),
-    (dict(elastic_pixels=20.0), "elastic_pixels=20.0 must be"),
-    (dict(elastic_grid=1), "elastic_grid=1 must be"),
-    (dict(elastic_grid=3.5), "elastic_grid=3.5 must be"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(elastic_pixels=-1.0), "elastic_pixels=-1.0 must be"),
+        (dict(elastic_pixels=20.0), "elastic_pixels=20.0 must be"),
+        (dict(elastic_grid=1), "elastic_grid=1 must be"),
+        (dict(elastic_grid=3.5), "elastic_grid=3.5 must be"),
+    ],
+)
 def test_bad_elastic_settings_are_refused_naming_the_setting(change, message):
     with pytest.raises(ValueError, match=message):
         AugmentConfig(**change)

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from digitglyph.data import FILES, ENV_VAR, MnistDataError, load_mnist, train_validation_split
+from digitglyph.data import ENV_VAR, FILES, MnistDataError, load_mnist, train_validation_split
 
 
 def test_loads_shapes_and_types_like_keras(mnist):
@@ -102,7 +102,7 @@ def test_training_data_includes_the_corrections(tmp_path, mnist_dir):
     config = TrainConfig(train_subset=100, data_dir=str(mnist_dir), corrections_db=str(store.path))
     data = run_data(config)
     assert data.train_size == 100 + config.corrections_weight and data.classes == 10
-    assert (data.labels[-config.corrections_weight:] == 1).all()
+    assert (data.labels[-config.corrections_weight :] == 1).all()
     np.testing.assert_array_equal(data.pool[data.candidates[-1, 0]], image)
     assert set(data.validation) == set(data.test) == {"mnist"}
 
@@ -110,8 +110,9 @@ def test_training_data_includes_the_corrections(tmp_path, mnist_dir):
 def test_npz_with_the_right_shapes_but_wrong_content_is_refused(mnist, tmp_path):
     """Issue 17 item 8: an all-zero npz of MNIST's shapes used to load as MNIST."""
     (x_train, y_train), (x_test, y_test) = mnist
-    np.savez_compressed(tmp_path / "mnist.npz", x_train=np.zeros_like(x_train), y_train=y_train,
-                        x_test=x_test, y_test=y_test)
+    np.savez_compressed(
+        tmp_path / "mnist.npz", x_train=np.zeros_like(x_train), y_train=y_train, x_test=x_test, y_test=y_test
+    )
     with pytest.raises(MnistDataError, match=r"mnist.npz \(x_train\) has the wrong content"):
         load_mnist(tmp_path, download=False)
 
@@ -131,6 +132,7 @@ def test_a_download_is_verified_before_it_takes_the_real_name(tmp_path, monkeypa
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Truncated(gzip.compress(b"\0\0\x08\x03")))
     with pytest.raises(MnistDataError, match="could not be downloaded .*wrong content"):
-        mnist_module._download("t10k-labels-idx1-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz",
-                               mnist_module.FILES["test_labels"][1])
+        mnist_module._download(
+            "t10k-labels-idx1-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz", mnist_module.FILES["test_labels"][1]
+        )
     assert list(tmp_path.iterdir()) == []  # no file under the real name, no temporary left behind

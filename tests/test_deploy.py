@@ -18,8 +18,14 @@ def with_trained_batch_norm_statistics(model, seed=0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 2.0, gamma.shape), rng.normal(0, 0.5, beta.shape),
-                               rng.normal(0, 0.5, mean.shape), rng.uniform(0.05, 3.0, variance.shape)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 2.0, gamma.shape),
+                    rng.normal(0, 0.5, beta.shape),
+                    rng.normal(0, 0.5, mean.shape),
+                    rng.uniform(0.05, 3.0, variance.shape),
+                ]
+            )
     return model
 
 
@@ -67,8 +73,19 @@ def test_a_model_that_is_not_a_chain_is_refused():
 
 def test_ship_writes_a_measured_deployable_model(mnist_dir, mnist, tmp_path):
     run = tmp_path / "run"
-    run_metrics = train(dict(architecture="glyphnet-small", epochs=2, batch_size=64, train_subset=600,
-                             validation_size=300, seed=5, data_dir=str(mnist_dir), selection="final"), run)
+    run_metrics = train(
+        dict(
+            architecture="glyphnet-small",
+            epochs=2,
+            batch_size=64,
+            train_subset=600,
+            validation_size=300,
+            seed=5,
+            data_dir=str(mnist_dir),
+            selection="final",
+        ),
+        run,
+    )
     out = tmp_path / "models"
     shipped = ship(run, out)
     assert {path.name for path in out.iterdir()} == {"model.keras", "model.tflite", "metrics.json", "history.csv"}

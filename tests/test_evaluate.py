@@ -23,8 +23,7 @@ def test_summary_counts_errors_per_class_and_lists_the_mistakes():
     assert summary["test_accuracy"] == 0.75 and summary["test_errors"] == 1
     assert summary["per_class_accuracy"]["2"] == 0.5 and summary["per_class_accuracy"]["0"] == 1.0
     assert np.array(summary["confusion_matrix"])[2, 7] == 1
-    assert summary["misclassified"] == [{"index": 3, "label": 2, "predicted": [7, 0],
-                                         "probabilities": [0.91, 0.01]}]
+    assert summary["misclassified"] == [{"index": 3, "label": 2, "predicted": [7, 0], "probabilities": [0.91, 0.01]}]
 
 
 def test_paired_differences_give_the_mean_its_t_interval_and_the_runs_that_reach_the_target():
@@ -67,8 +66,7 @@ def test_the_not_a_digit_threshold_is_the_lowest_within_each_false_rejection_bud
 
     pen = random_outputs(1000, seed=1)
     mnist = random_outputs(2000, seed=2)
-    threshold = choose_not_a_digit_threshold({"pen_digits": pen, "mnist": mnist},
-                                             {"pen_digits": 0.01, "mnist": 0.002})
+    threshold = choose_not_a_digit_threshold({"pen_digits": pen, "mnist": mnist}, {"pen_digits": 0.01, "mnist": 0.002})
     assert np.sum(pen[:, 10] >= threshold) <= 10 and np.sum(mnist[:, 10] >= threshold) <= 4
     # and it is the lowest such: a little lower breaks one of the budgets
     lower = threshold - 1e-6
@@ -83,8 +81,9 @@ def test_reports_count_rejections_per_source_and_character():
 
     outputs = np.array([[0.9] + [0.0] * 9 + [0.1], [0.1] + [0.0] * 9 + [0.9], [0.0, 0.95] + [0.0] * 8 + [0.05]])
     rule = AnswerRule(0.6, 0.5)
-    digits = Evaluation(np.zeros((3, 28, 28), np.uint8), np.array([0, 0, 2]), np.array(["a", "a", "b"]),
-                        np.array(["0", "0", "2"]))
+    digits = Evaluation(
+        np.zeros((3, 28, 28), np.uint8), np.array([0, 0, 2]), np.array(["a", "a", "b"]), np.array(["0", "0", "2"])
+    )
     report = digit_set_report(outputs, digits, rule)
     assert report["accuracy"] == pytest.approx(2 / 3) and report["rejected"] == pytest.approx(1 / 3)
     assert report["accuracy_rejection_as_error"] == pytest.approx(1 / 3)

@@ -74,8 +74,7 @@ DATA_TEXT = """.VERSION 1.0
 """
 
 
-def write_pen_dir(directory, data_text=DATA_TEXT, ink_text=INK_TEXT, pendigits_text=PENDIGITS_TEXT,
-                  extra_files=()):
+def write_pen_dir(directory, data_text=DATA_TEXT, ink_text=INK_TEXT, pendigits_text=PENDIGITS_TEXT, extra_files=()):
     """A pen data directory holding both sources, as the real one does (small)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / pen.PENDIGITS[0]).write_bytes(gzip.compress(pendigits_text.encode()))
@@ -117,8 +116,14 @@ def test_inline_ink_pendigits_style():
 
 
 def test_included_ink_counts_hover_runs_with_points_and_reads_point_ranges():
-    characters = parse_unipen(DATA_TEXT, "w1.dat", "digit", "unipen/site", "unipen/site",
-                              read_include=lambda path: INK_TEXT if path == "site/data/w1.dat" else None)
+    characters = parse_unipen(
+        DATA_TEXT,
+        "w1.dat",
+        "digit",
+        "unipen/site",
+        "unipen/site",
+        read_include=lambda path: INK_TEXT if path == "site/data/w1.dat" else None,
+    )
     assert list(characters.labels) == ["1", "0", "-", "l"]
     assert set(characters.writers) == {"unipen/site/159"}
     one = characters.strokes(0)
@@ -131,22 +136,24 @@ def test_included_ink_counts_hover_runs_with_points_and_reads_point_ranges():
 
 
 def test_a_segment_past_the_ink_is_skipped_and_counted():
-    text = DATA_TEXT + '.SEGMENT CHARACTER 9 ? "5"\n' + "".join(f'.SEGMENT CHARACTER 1 ? "1"\n' for _ in range(20))
-    characters = parse_unipen(text, "w1.dat", "digit", "unipen/site", "unipen/site",
-                              read_include=lambda path: INK_TEXT)
+    text = DATA_TEXT + '.SEGMENT CHARACTER 9 ? "5"\n' + "".join('.SEGMENT CHARACTER 1 ? "1"\n' for _ in range(20))
+    characters = parse_unipen(text, "w1.dat", "digit", "unipen/site", "unipen/site", read_include=lambda path: INK_TEXT)
     assert len(characters) == 24 and characters.skipped == {"w1.dat": 1}
 
 
 def test_a_file_whose_segments_mostly_miss_the_ink_is_an_error():
-    text = '.INCLUDE site/data/w1.dat\n' + "".join(f'.SEGMENT CHARACTER {c} ? "1"\n' for c in (1, 7, 8, 9))
+    text = ".INCLUDE site/data/w1.dat\n" + "".join(f'.SEGMENT CHARACTER {c} ? "1"\n' for c in (1, 7, 8, 9))
     with pytest.raises(PenDataError, match=r"w1.dat: 3 of 4 segments point past the ink"):
         parse_unipen(text, "w1.dat", "digit", "s", "s", read_include=lambda path: INK_TEXT)
 
 
-@pytest.mark.parametrize("ink, message", [
-    (INK_TEXT.replace(" 10 50", " 10 fifty"), r"site/data/w1.dat, line 8: '10 fifty' in a pen run is not an 'x y'"),
-    (None, r"w1.dat, line 3: the included ink file 'site/data/w1.dat' is missing"),
-])
+@pytest.mark.parametrize(
+    "ink, message",
+    [
+        (INK_TEXT.replace(" 10 50", " 10 fifty"), r"site/data/w1.dat, line 8: '10 fifty' in a pen run is not an 'x y'"),
+        (None, r"w1.dat, line 3: the included ink file 'site/data/w1.dat' is missing"),
+    ],
+)
 def test_malformed_or_missing_ink_names_the_file_and_line(ink, message):
     with pytest.raises(PenDataError, match=message):
         parse_unipen(DATA_TEXT, "w1.dat", "digit", "s", "s", read_include=lambda path: ink)
@@ -154,7 +161,7 @@ def test_malformed_or_missing_ink_names_the_file_and_line(ink, message):
 
 def test_malformed_segment_line_is_reported():
     with pytest.raises(PenDataError, match=r"x.dat, line 1: malformed .SEGMENT"):
-        parse_unipen('.SEGMENT CHARACTER 1 ? 7\n', "x.dat", "digit", "s", "s")
+        parse_unipen(".SEGMENT CHARACTER 1 ? 7\n", "x.dat", "digit", "s", "s")
 
 
 def test_loads_both_sources_verified_and_split_by_category(pen_dir):
@@ -180,13 +187,18 @@ def test_an_extracted_tree_is_read_like_the_tarball(pen_dir, tmp_path, monkeypat
         load_pen_characters(tree_dir, use_cache=False, progress=False)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / pen.PENDIGITS[0]).unlink(), r"pendigits-orig.tra.gz is missing from .*DIGITGLYPH_PEN_DATA"),
-    (lambda d: (d / pen.UNIPEN[0]).unlink(), r"unipen-train_r01_v07.* is missing"),
-    (lambda d: (d / pen.UNIPEN[0]).write_bytes((d / pen.UNIPEN[0]).read_bytes()[:-40]),
-     r"unipen-train_r01_v07.*tar.gz has the wrong content .*truncated, corrupted"),
-    (lambda d: (d / pen.PENDIGITS[0]).write_bytes(b"not gzip"), r"pendigits-orig.tra.gz has the wrong content"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / pen.PENDIGITS[0]).unlink(), r"pendigits-orig.tra.gz is missing from .*DIGITGLYPH_PEN_DATA"),
+        (lambda d: (d / pen.UNIPEN[0]).unlink(), r"unipen-train_r01_v07.* is missing"),
+        (
+            lambda d: (d / pen.UNIPEN[0]).write_bytes((d / pen.UNIPEN[0]).read_bytes()[:-40]),
+            r"unipen-train_r01_v07.*tar.gz has the wrong content .*truncated, corrupted",
+        ),
+        (lambda d: (d / pen.PENDIGITS[0]).write_bytes(b"not gzip"), r"pendigits-orig.tra.gz has the wrong content"),
+    ],
+)
 def test_missing_truncated_or_corrupted_sources_give_one_clear_error(pen_dir, damage, message):
     damage(pen_dir)
     with pytest.raises(PenDataError, match=message):
@@ -249,8 +261,11 @@ def test_writer_splits_are_disjoint_per_source_and_fixed_by_seed():
 
 
 def best_shift_correlation(first, second) -> float:
-    return max(np.corrcoef(first.ravel(), np.roll(second, (dy, dx), axis=(0, 1)).ravel())[0, 1]
-               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    return max(
+        np.corrcoef(first.ravel(), np.roll(second, (dy, dx), axis=(0, 1)).ravel())[0, 1]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+    )
 
 
 def test_training_renders_match_the_apps_full_size_rendering():
@@ -274,8 +289,9 @@ def test_devices_draw_the_same_character_differently_but_recognisably():
     seven = characters.strokes(1)
     pen_image = render_as_drawn(seven, DrawingStyle(device="pen")).astype(float)
     mouse = render_as_drawn(seven, DrawingStyle(device="mouse", spacing=12.0)).astype(float)
-    touch = render_as_drawn(seven, DrawingStyle(device="touch", spacing=6.0, jitter=1.5),
-                            np.random.default_rng(1)).astype(float)
+    touch = render_as_drawn(
+        seven, DrawingStyle(device="touch", spacing=6.0, jitter=1.5), np.random.default_rng(1)
+    ).astype(float)
     assert 0 < np.abs(pen_image - touch).mean() < 40  # different renderings of the same shape
     assert np.corrcoef(pen_image.ravel(), mouse.ravel())[0, 1] > 0.8
 
@@ -287,10 +303,10 @@ def test_generated_non_digits_are_all_drawable_and_of_every_kind():
     characters = parse_unipen(PENDIGITS_TEXT, "p", "digit", "pendigits", "pendigits", pendigits=True)
     strokes_list, kinds = generated_non_digits(21, [characters.strokes(i) for i in range(2)], seed=0)
     assert sorted(set(kinds)) == sorted(GENERATED_KINDS)
-    for strokes, kind in zip(strokes_list, kinds):
+    for strokes, kind in zip(strokes_list, kinds, strict=True):
         image = render_as_drawn(strokes, DrawingStyle())
         assert image is not None and image.max() == 255, kind  # none is "empty"
-    side_by_side = [s for s, k in zip(strokes_list, kinds) if k == "side_by_side"][0]
+    side_by_side = [s for s, k in zip(strokes_list, kinds, strict=True) if k == "side_by_side"][0]
     assert len(side_by_side) >= 2 * 1  # two digits or more
 
 
@@ -308,9 +324,13 @@ def many_writers_pendigits(writers: int) -> str:
     lines = []
     for writer in range(writers):
         base = 3 * writer
-        lines.append(PENDIGITS_TEXT.split(".INCLUDE dene.doc\n")[1]
-                     .replace('DIGIT    0 ?', f'DIGIT    {base} ?').replace('DIGIT    1-2 ?', f'DIGIT    {base + 1}-{base + 2} ?')
-                     .replace(".COMMENT 1 12", f".COMMENT 1 {writer}").replace(".COMMENT 7 13", f".COMMENT 7 {writer}"))
+        lines.append(
+            PENDIGITS_TEXT.split(".INCLUDE dene.doc\n")[1]
+            .replace("DIGIT    0 ?", f"DIGIT    {base} ?")
+            .replace("DIGIT    1-2 ?", f"DIGIT    {base + 1}-{base + 2} ?")
+            .replace(".COMMENT 1 12", f".COMMENT 1 {writer}")
+            .replace(".COMMENT 7 13", f".COMMENT 7 {writer}")
+        )
     return "".join(lines)
 
 
@@ -330,9 +350,19 @@ def test_a_smoke_training_run_mixes_pen_digits_and_non_digits(pen_dir, mnist_dir
     trust(pen_dir, monkeypatch)
 
     monkeypatch.setattr(sources, "default_data_dir", lambda: tmp_path / "cache" / "mnist")
-    config = dict(architecture="glyphnet-small", epochs=1, batch_size=64, train_subset=300, validation_size=200,
-                  seed=3, data_dir=str(mnist_dir), pen_dir=str(pen_dir), pen_digits=3, not_a_digit=40,
-                  pen_variants=2)
+    config = dict(
+        architecture="glyphnet-small",
+        epochs=1,
+        batch_size=64,
+        train_subset=300,
+        validation_size=200,
+        seed=3,
+        data_dir=str(mnist_dir),
+        pen_dir=str(pen_dir),
+        pen_digits=3,
+        not_a_digit=40,
+        pen_variants=2,
+    )
     data = sources.run_data(TrainConfig(**config))
     assert data.classes == 11 and list(data.labels).count(10) == 40
     assert data.candidates.shape[1] == 2 and data.pool.shape[1:] == (28, 28)

@@ -41,8 +41,12 @@ def test_the_train_notebook_takes_every_train_config_field():
     namespace = {field.name: None for field in fields(TrainConfig)}
     namespace.update(learning_rate=0.002, corrections_weight=2, label_smoothing=0.05, pen_digits=1, unrelated=5)
     config = recipes.notebook_config("fast", namespace)
-    assert (config.learning_rate, config.corrections_weight, config.label_smoothing, config.pen_digits) == \
-        (0.002, 2, 0.05, 1)
+    assert (config.learning_rate, config.corrections_weight, config.label_smoothing, config.pen_digits) == (
+        0.002,
+        2,
+        0.05,
+        1,
+    )
     assert config.architecture == "glyphnet-fast"  # None: the recipe's value
     assert recipes.notebook_config(None, {"epochs": 2}).architecture == TrainConfig().architecture
 

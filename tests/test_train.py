@@ -24,8 +24,17 @@ def test_a_run_writes_every_output(tiny, tmp_path):
     assert not (run / "backup").exists()
     stored = json.loads((run / "metrics.json").read_text())
     assert stored == json.loads(json.dumps(metrics))
-    for key in ("test_accuracy", "per_class_accuracy", "confusion_matrix", "validation_accuracy", "wall_time_s",
-                "parameter_count", "parameters", "package_version", "git_commit"):
+    for key in (
+        "test_accuracy",
+        "per_class_accuracy",
+        "confusion_matrix",
+        "validation_accuracy",
+        "wall_time_s",
+        "parameter_count",
+        "parameters",
+        "package_version",
+        "git_commit",
+    ):
         assert key in stored, key
     assert np.array(stored["confusion_matrix"]).sum() == 10000
     assert stored["parameters"]["architecture"] == "glyphnet-small"
@@ -149,14 +158,17 @@ def test_resuming_with_other_parameters_is_refused(tiny, tmp_path):
         train(dict(tiny, epochs=4, learning_rate=0.01), run)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(architecture="resnet999"), "architecture='resnet999' is unknown"),
-    (dict(epochs=-1), "epochs=-1 must be a positive integer"),
-    (dict(learning_rate=0), "learning_rate=0"),
-    (dict(data_dir="/no/such/dir"), "data_dir='/no/such/dir' is not a directory"),
-    (dict(train_subset=5), "train_subset=5"),
-    (dict(selection="best_test"), "selection='best_test'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(architecture="resnet999"), "architecture='resnet999' is unknown"),
+        (dict(epochs=-1), "epochs=-1 must be a positive integer"),
+        (dict(learning_rate=0), "learning_rate=0"),
+        (dict(data_dir="/no/such/dir"), "data_dir='/no/such/dir' is not a directory"),
+        (dict(train_subset=5), "train_subset=5"),
+        (dict(selection="best_test"), "selection='best_test'"),
+    ],
+)
 def test_bad_parameters_fail_fast_naming_the_parameter(change, message):
     with pytest.raises(ValueError, match="bad training parameter: " + message.replace("(", r"\(")):
         TrainConfig(**dict(TINY, **change))

@@ -5,8 +5,22 @@
 * :mod:`.sources`: the training, validation and test data of a training run, from every source.
 """
 
-from .mnist import (ENV_VAR, FILES, MnistDataError, default_data_dir, load_mnist, resolve_data_dir,
-                    train_validation_split)
+from .mnist import (
+    ENV_VAR,
+    FILES,
+    MnistDataError,
+    default_data_dir,
+    load_mnist,
+    resolve_data_dir,
+    train_validation_split,
+)
 
-__all__ = ["ENV_VAR", "FILES", "MnistDataError", "default_data_dir", "load_mnist", "resolve_data_dir",
-           "train_validation_split"]
+__all__ = [
+    "ENV_VAR",
+    "FILES",
+    "MnistDataError",
+    "default_data_dir",
+    "load_mnist",
+    "resolve_data_dir",
+    "train_validation_split",
+]

@@ -29,14 +29,10 @@ ENV_VAR = "DIGITGLYPH_DATA"
 
 # sha256 of the uncompressed IDX content (see ../shared/mnist/README.md).
 FILES = {
-    "train_images": ("train-images-idx3-ubyte.gz",
-                     "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-    "train_labels": ("train-labels-idx1-ubyte.gz",
-                     "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-    "test_images": ("t10k-images-idx3-ubyte.gz",
-                    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-    "test_labels": ("t10k-labels-idx1-ubyte.gz",
-                    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    "train_images": ("train-images-idx3-ubyte.gz", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "test_images": ("t10k-images-idx3-ubyte.gz", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 }
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -80,7 +76,7 @@ def _parse_idx(raw: bytes, path: Path, ndim: int) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
         raise MnistDataError(f"{path} is not an IDX file with {ndim} dimension(s) (bad magic number).")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
         raise MnistDataError(
@@ -96,8 +92,10 @@ def _download(name: str, target: Path, sha256: str) -> None:
     errors = []
     for mirror in MIRRORS:
         try:
-            with urllib.request.urlopen(mirror + name, timeout=30) as response, \
-                    tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as tmp:
+            with (
+                urllib.request.urlopen(mirror + name, timeout=30) as response,
+                tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as tmp,
+            ):
                 shutil.copyfileobj(response, tmp)
         except (urllib.error.URLError, OSError) as error:
             errors.append(f"{mirror}: {error}")
@@ -187,8 +185,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True)
     arrays = {key: _load_idx(directory, key, download) for key in FILES}
     for split in ("train", "test"):
         _check(arrays[f"{split}_images"], arrays[f"{split}_labels"], split, directory)
-    return ((arrays["train_images"], arrays["train_labels"]),
-            (arrays["test_images"], arrays["test_labels"]))
+    return ((arrays["train_images"], arrays["train_labels"]), (arrays["test_images"], arrays["test_labels"]))
 
 
 def train_validation_split(images, labels, validation_size: int = 5000, seed: int = 0):

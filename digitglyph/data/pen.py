@@ -42,8 +42,10 @@ import numpy as np
 
 ENV_VAR = "DIGITGLYPH_PEN_DATA"
 PENDIGITS = ("pendigits-orig.tra.gz", "d6a5f33f75b481a5bdbfc64a3429574ad21d54c258767f2c31aca6e47b9159fc")
-UNIPEN = ("unipen-train_r01_v07-digits-letters-symbols.tar.gz",
-          "9e80c10fbebfca89d304da6545a3e3105bee3e7d864f26125fa81ffd9f5baf18")
+UNIPEN = (
+    "unipen-train_r01_v07-digits-letters-symbols.tar.gz",
+    "9e80c10fbebfca89d304da6545a3e3105bee3e7d864f26125fa81ffd9f5baf18",
+)
 UNIPEN_TREE = "train_r01_v07"
 # sha256 over the sorted "<relative path> <sha256 of the file>" lines of data/ and include/ in the tree
 UNIPEN_TREE_DIGEST = "2c84f7dd650a45023848a0e871b543aaef5a9283ab49e2557a1f0ead5c2320cd"
@@ -82,15 +84,23 @@ class PenCharacters:
 
     def strokes(self, index: int) -> list[np.ndarray]:
         first, last = self.char_starts[index], self.char_starts[index + 1]
-        return [self.points[self.stroke_starts[s]: self.stroke_starts[s + 1]] for s in range(first, last)]
+        return [self.points[self.stroke_starts[s] : self.stroke_starts[s + 1]] for s in range(first, last)]
 
-    def subset(self, mask_or_indices) -> "PenCharacters":
-        indices = np.flatnonzero(mask_or_indices) if np.asarray(mask_or_indices).dtype == bool \
+    def subset(self, mask_or_indices) -> PenCharacters:
+        indices = (
+            np.flatnonzero(mask_or_indices)
+            if np.asarray(mask_or_indices).dtype == bool
             else np.asarray(mask_or_indices, np.int64)
+        )
         builder = _Builder()
         for index in indices:
-            builder.add(self.strokes(index), self.labels[index], self.categories[index], self.writers[index],
-                        self.sources[index])
+            builder.add(
+                self.strokes(index),
+                self.labels[index],
+                self.categories[index],
+                self.writers[index],
+                self.sources[index],
+            )
         return builder.build(dict(self.skipped))
 
     @property
@@ -101,9 +111,16 @@ class PenCharacters:
         """One row per character (label, category, writer, source, strokes, points) as a pandas DataFrame."""
         import pandas as pd
 
-        return pd.DataFrame({"label": self.labels, "category": self.categories, "writer": self.writers,
-                             "source": self.sources, "strokes": self.stroke_counts,
-                             "points": np.diff(self.stroke_starts[self.char_starts])})
+        return pd.DataFrame(
+            {
+                "label": self.labels,
+                "category": self.categories,
+                "writer": self.writers,
+                "source": self.sources,
+                "strokes": self.stroke_counts,
+                "points": np.diff(self.stroke_starts[self.char_starts]),
+            }
+        )
 
 
 class _Builder:
@@ -123,11 +140,15 @@ class _Builder:
     def build(self, skipped: dict) -> PenCharacters:
         lengths = [len(s) for s in self.strokes]
         return PenCharacters(
-            np.asarray(self.labels, str), np.asarray(self.categories, str), np.asarray(self.writers, str),
+            np.asarray(self.labels, str),
+            np.asarray(self.categories, str),
+            np.asarray(self.writers, str),
             np.asarray(self.sources, str),
             np.concatenate(self.strokes) if self.strokes else np.zeros((0, 2), np.float32),
             np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-            np.asarray(self.char_starts, np.int64), skipped)
+            np.asarray(self.char_starts, np.int64),
+            skipped,
+        )
 
 
 def concatenate(parts: list[PenCharacters]) -> PenCharacters:
@@ -136,8 +157,13 @@ def concatenate(parts: list[PenCharacters]) -> PenCharacters:
     for part in parts:
         skipped.update(part.skipped)
         for index in range(len(part)):
-            builder.add(part.strokes(index), part.labels[index], part.categories[index], part.writers[index],
-                        part.sources[index])
+            builder.add(
+                part.strokes(index),
+                part.labels[index],
+                part.categories[index],
+                part.writers[index],
+                part.sources[index],
+            )
     return builder.build(skipped)
 
 
@@ -180,9 +206,11 @@ class _Parser:
                     try:
                         self._run_points.append((float(parts[0]), float(parts[1])))
                     except (ValueError, IndexError):
-                        raise PenDataError(f"{name}, line {number}: {line[:60]!r} in a pen run is not an 'x y' "
-                                           "point: the file is corrupted; restore it from the original "
-                                           "archive") from None
+                        raise PenDataError(
+                            f"{name}, line {number}: {line[:60]!r} in a pen run is not an 'x y' "
+                            "point: the file is corrupted; restore it from the original "
+                            "archive"
+                        ) from None
                 continue
             keyword = line.split(None, 1)[0]
             in_run = keyword in (".PEN_DOWN", ".PEN_UP")
@@ -210,8 +238,10 @@ class _Parser:
             return
         text = self.read_include(path)
         if text is None:
-            raise PenDataError(f"{name}, line {number}: the included ink file {path!r} is missing: the "
-                               "archive is incomplete; restore it from the original distribution")
+            raise PenDataError(
+                f"{name}, line {number}: the included ink file {path!r} is missing: the "
+                "archive is incomplete; restore it from the original distribution"
+            )
         self.feed(text, path, depth + 1)
         self._close_run()
         self._run_down = None  # points after an included file's end belong to no run
@@ -259,15 +289,16 @@ class _Parser:
         return strokes if strokes else None
 
 
-def parse_unipen(text: str, name: str, category: str, source: str, writer_prefix: str, read_include=None,
-                 pendigits: bool = False) -> PenCharacters:
+def parse_unipen(
+    text: str, name: str, category: str, source: str, writer_prefix: str, read_include=None, pendigits: bool = False
+) -> PenCharacters:
     """The characters of one UNIPEN file (see the module docstring for the rules)."""
     parser = _Parser(name, read_include)
     parser.feed(text, name)
     parser.finish()
     builder = _Builder()
     bad = 0
-    for number, components, label, comment in parser.segments:
+    for _line, components, label, comment in parser.segments:
         strokes = parser.segment_strokes(components)
         if strokes is None:
             bad += 1
@@ -279,9 +310,11 @@ def parse_unipen(text: str, name: str, category: str, source: str, writer_prefix
             writer = parser.ink.writers[first] or name
         builder.add(strokes, label, category, f"{writer_prefix}/{writer}", source)
     if parser.segments and bad > MAX_BAD_FRACTION * len(parser.segments):
-        raise PenDataError(f"{name}: {bad} of {len(parser.segments)} segments point past the ink of the file: "
-                           "the file or its included ink is truncated or corrupted; restore it from the original "
-                           "archive")
+        raise PenDataError(
+            f"{name}: {bad} of {len(parser.segments)} segments point past the ink of the file: "
+            "the file or its included ink is truncated or corrupted; restore it from the original "
+            "archive"
+        )
     return builder.build({name: bad} if bad else {})
 
 
@@ -311,15 +344,19 @@ def _sha256_file(path: Path) -> str:
 
 
 def _missing(directory: Path, what: str) -> PenDataError:
-    return PenDataError(f"{what} is missing from {directory}. Copy the files of ../shared/pendata there, or set "
-                        f"{ENV_VAR} (or pass pen_dir) to a directory holding them.")
+    return PenDataError(
+        f"{what} is missing from {directory}. Copy the files of ../shared/pendata there, or set "
+        f"{ENV_VAR} (or pass pen_dir) to a directory holding them."
+    )
 
 
 def tree_digest(tree: Path) -> str:
     """The digest of an extracted ``train_r01_v07/`` tree: sha256 of its sorted ``path sha256`` lines."""
-    lines = sorted(f"{path.relative_to(tree).as_posix()} {_sha256_file(path)}"
-                   for path in tree.rglob("*") if path.is_file() and path.relative_to(tree).parts[0]
-                   in ("data", "include"))
+    lines = sorted(
+        f"{path.relative_to(tree).as_posix()} {_sha256_file(path)}"
+        for path in tree.rglob("*")
+        if path.is_file() and path.relative_to(tree).parts[0] in ("data", "include")
+    )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -338,9 +375,11 @@ def source_checksums(directory: Path) -> dict:
     elif tree.is_dir():
         digest = tree_digest(tree)
         if digest != UNIPEN_TREE_DIGEST:
-            raise PenDataError(f"{tree} does not hold the files of {UNIPEN[0]} (tree digest {digest[:12]}..., "
-                               f"expected {UNIPEN_TREE_DIGEST[:12]}...): a file is missing, extra or changed. "
-                               "Extract the archive again.")
+            raise PenDataError(
+                f"{tree} does not hold the files of {UNIPEN[0]} (tree digest {digest[:12]}..., "
+                f"expected {UNIPEN_TREE_DIGEST[:12]}...): a file is missing, extra or changed. "
+                "Extract the archive again."
+            )
         checks["unipen"] = digest
     else:
         raise _missing(directory, f"{UNIPEN[0]} (or its extracted {UNIPEN_TREE}/ tree)")
@@ -350,8 +389,10 @@ def source_checksums(directory: Path) -> dict:
 def _checked(path: Path, expected: str) -> str:
     digest = _sha256_file(path)
     if digest != expected:
-        raise PenDataError(f"{path} has the wrong content (sha256 {digest[:12]}..., expected {expected[:12]}...): "
-                           "it is truncated, corrupted or another version. Copy it again from ../shared/pendata.")
+        raise PenDataError(
+            f"{path} has the wrong content (sha256 {digest[:12]}..., expected {expected[:12]}...): "
+            "it is truncated, corrupted or another version. Copy it again from ../shared/pendata."
+        )
     return digest
 
 
@@ -360,8 +401,10 @@ def _gunzip_text(path: Path) -> str:
         with gzip.open(path, "rb") as handle:
             return handle.read().decode("latin-1")
     except (OSError, EOFError, zlib.error) as error:
-        raise PenDataError(f"{path} is not a readable gzip file ({error}): it is truncated or corrupted. "
-                           "Copy it again from ../shared/pendata.") from None
+        raise PenDataError(
+            f"{path} is not a readable gzip file ({error}): it is truncated or corrupted. "
+            "Copy it again from ../shared/pendata."
+        ) from None
 
 
 def read_pendigits(path: Path) -> PenCharacters:
@@ -380,8 +423,10 @@ def _unipen_files(directory: Path) -> dict[str, bytes]:
                         name = member.name.split("/", 1)[1] if "/" in member.name else member.name
                         files[name] = archive.extractfile(member).read()
         except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
-            raise PenDataError(f"{tarball} is not a readable .tar.gz ({error}): it is truncated or corrupted. "
-                               "Copy it again from ../shared/pendata.") from None
+            raise PenDataError(
+                f"{tarball} is not a readable .tar.gz ({error}): it is truncated or corrupted. "
+                "Copy it again from ../shared/pendata."
+            ) from None
     else:
         for path in tree.rglob("*"):
             if path.is_file():
@@ -407,8 +452,16 @@ def read_unipen(directory: Path, progress: bool = True) -> PenCharacters:
         category = CATEGORIES.get(category_code)
         if category is None:
             continue
-        parts.append(parse_unipen(files[name].decode("latin-1"), f"{UNIPEN_TREE}/{name}", category,
-                                  f"unipen/{site}", f"unipen/{site}", read_include))
+        parts.append(
+            parse_unipen(
+                files[name].decode("latin-1"),
+                f"{UNIPEN_TREE}/{name}",
+                category,
+                f"unipen/{site}",
+                f"unipen/{site}",
+                read_include,
+            )
+        )
     return concatenate(parts)
 
 
@@ -424,9 +477,17 @@ def _save(characters: PenCharacters, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     skipped = np.asarray([f"{k}\t{v}" for k, v in characters.skipped.items()], str)
-    np.savez_compressed(tmp, labels=characters.labels, categories=characters.categories, writers=characters.writers,
-                        sources=characters.sources, points=characters.points, stroke_starts=characters.stroke_starts,
-                        char_starts=characters.char_starts, skipped=skipped)
+    np.savez_compressed(
+        tmp,
+        labels=characters.labels,
+        categories=characters.categories,
+        writers=characters.writers,
+        sources=characters.sources,
+        points=characters.points,
+        stroke_starts=characters.stroke_starts,
+        char_starts=characters.char_starts,
+        skipped=skipped,
+    )
     os.replace(tmp, path)
 
 
@@ -434,14 +495,23 @@ def _load_cache(path: Path) -> PenCharacters | None:
     try:
         with np.load(path) as stored:
             skipped = {line.split("\t")[0]: int(line.split("\t")[1]) for line in stored["skipped"]}
-            return PenCharacters(stored["labels"], stored["categories"], stored["writers"], stored["sources"],
-                                 stored["points"], stored["stroke_starts"], stored["char_starts"], skipped)
+            return PenCharacters(
+                stored["labels"],
+                stored["categories"],
+                stored["writers"],
+                stored["sources"],
+                stored["points"],
+                stored["stroke_starts"],
+                stored["char_starts"],
+                skipped,
+            )
     except (OSError, ValueError, KeyError, zlib.error, IndexError):
         return None  # an unreadable cache is rebuilt, not trusted
 
 
-def load_pen_characters(pen_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                        progress: bool = True) -> PenCharacters:
+def load_pen_characters(
+    pen_dir: str | os.PathLike | None = None, use_cache: bool = True, progress: bool = True
+) -> PenCharacters:
     """Every character of both collections (digits, letters, symbols), verified, parsed once and cached."""
     directory = resolve_pen_dir(pen_dir)
     checksums = source_checksums(directory)
@@ -464,8 +534,12 @@ SPLITS = ("train", "validation", "test")
 WRITER_SPLIT_SEED = 2
 
 
-def writer_splits(characters: PenCharacters, validation_fraction: float = 0.15, test_fraction: float = 0.15,
-                  seed: int = WRITER_SPLIT_SEED) -> np.ndarray:
+def writer_splits(
+    characters: PenCharacters,
+    validation_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = WRITER_SPLIT_SEED,
+) -> np.ndarray:
     """Each character's split ("train", "validation" or "test"), by writer, per source.
 
     Within each source (pendigits, each UNIPEN site), the writers are shuffled (fixed by ``seed`` and the
@@ -484,7 +558,7 @@ def writer_splits(characters: PenCharacters, validation_fraction: float = 0.15, 
         small = len(writers) >= 3
         n_validation = max(int(small and validation_fraction > 0), int(round(validation_fraction * len(writers))))
         n_test = max(int(small and test_fraction > 0), int(round(test_fraction * len(writers))))
-        validation, test = set(writers[:n_validation]), set(writers[n_validation:n_validation + n_test])
+        validation, test = set(writers[:n_validation]), set(writers[n_validation : n_validation + n_test])
         for index in np.flatnonzero(members):
             writer = characters.writers[index]
             if writer in validation:
@@ -492,4 +566,3 @@ def writer_splits(characters: PenCharacters, validation_fraction: float = 0.15, 
             elif writer in test:
                 split[index] = "test"
     return split.astype(str)
-

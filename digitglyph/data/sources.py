@@ -99,7 +99,7 @@ def _render_chunk(job):
     strokes_list, styles, full_size, seed = job
     rng = np.random.default_rng(seed)
     images = np.zeros((len(strokes_list), 28, 28), np.uint8)
-    for index, (strokes, style) in enumerate(zip(strokes_list, styles)):
+    for index, (strokes, style) in enumerate(zip(strokes_list, styles, strict=True)):
         style = DrawingStyle(**style)
         image = render_as_drawn(strokes, style, rng, None if full_size else TRAINING_SCALE / style.size)
         if image is not None:
@@ -112,8 +112,10 @@ def render_characters(strokes_list, styles, full_size: bool, seed: int, desc: st
     from tqdm.auto import tqdm
 
     chunk = 500
-    jobs = [(strokes_list[i:i + chunk], styles[i:i + chunk], full_size, seed * 100_003 + i)
-            for i in range(0, len(strokes_list), chunk)]
+    jobs = [
+        (strokes_list[i : i + chunk], styles[i : i + chunk], full_size, seed * 100_003 + i)
+        for i in range(0, len(strokes_list), chunk)
+    ]
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) == 1:
         parts = [_render_chunk(job) for job in tqdm(jobs, desc=desc, unit="chunk")]
@@ -242,20 +244,31 @@ def evaluation_sets(split: str, pen_dir=None, generated: int = 1400) -> dict:
 
     def make():
         generated_strokes, kinds = generated_non_digits(
-            generated, [characters.strokes(i) for i in train_digits], seed=seed + (7 if split == "test" else 5))
+            generated, [characters.strokes(i) for i in train_digits], seed=seed + (7 if split == "test" else 5)
+        )
         strokes = [characters.strokes(i) for i in np.r_[digits, others]] + generated_strokes
         images = render_characters(strokes, [style] * len(strokes), True, seed, f"rendering {split} writers")
         return {"images": images, "kinds": np.asarray(kinds, str)}
 
-    arrays = _cached(_cache_file("evaluation", RENDER_VERSION, checksums, split, seed, generated,
-                                 sorted(EVALUATION_STYLE.items())), make)
+    arrays = _cached(
+        _cache_file("evaluation", RENDER_VERSION, checksums, split, seed, generated, sorted(EVALUATION_STYLE.items())),
+        make,
+    )
     images, kinds = arrays["images"], arrays["kinds"]
-    pen_digits = Evaluation(images[:len(digits)], characters.labels[digits].astype(np.int64),
-                            characters.sources[digits], characters.labels[digits])
+    pen_digits = Evaluation(
+        images[: len(digits)],
+        characters.labels[digits].astype(np.int64),
+        characters.sources[digits],
+        characters.labels[digits],
+    )
     non_digit_sources = np.r_[characters.sources[others], np.char.add("generated/", kinds)]
     non_digit_characters = np.r_[characters.labels[others], kinds]
-    non_digits = Evaluation(images[len(digits):], np.full(len(images) - len(digits), NOT_A_DIGIT),
-                            non_digit_sources.astype(str), non_digit_characters.astype(str))
+    non_digits = Evaluation(
+        images[len(digits) :],
+        np.full(len(images) - len(digits), NOT_A_DIGIT),
+        non_digit_sources.astype(str),
+        non_digit_characters.astype(str),
+    )
     return {"pen_digits": pen_digits, "non_digits": non_digits}
 
 
@@ -268,15 +281,16 @@ def training_pen_images(pen_dir, seed: int, variants: int, non_digit_slots: int)
         rng = np.random.default_rng(seed)
         digit_strokes = [characters.strokes(i) for i in digits]
         strokes = [s for s in digit_strokes for _ in range(variants)]
-        digit_images = render_characters(strokes, _random_styles(len(strokes), rng), False, seed,
-                                         "rendering training pen digits")
+        digit_images = render_characters(
+            strokes, _random_styles(len(strokes), rng), False, seed, "rendering training pen digits"
+        )
         generated_count = non_digit_slots * variants // 4 if non_digit_slots else 0
         generated, _ = generated_non_digits(generated_count, digit_strokes, seed)
         other_strokes = [characters.strokes(i) for i in others] + generated if non_digit_slots else []
-        other_images = render_characters(other_strokes, _random_styles(len(other_strokes), rng), False, seed + 1,
-                                         "rendering training non-digits")
-        return {"digits": digit_images.reshape(len(digits), variants, 28, 28),
-                "others": other_images}
+        other_images = render_characters(
+            other_strokes, _random_styles(len(other_strokes), rng), False, seed + 1, "rendering training non-digits"
+        )
+        return {"digits": digit_images.reshape(len(digits), variants, 28, 28), "others": other_images}
 
     arrays = _cached(_cache_file("training", RENDER_VERSION, checksums, seed, variants, non_digit_slots), make)
     return arrays["digits"], characters.labels[digits].astype(np.int64), arrays["others"]
@@ -289,8 +303,10 @@ def mnist_validation_and_test(data_dir, validation_size: int, seed: int):
     """MNIST's validation split (carved from the training images) and its test set, as Evaluations."""
     (x_train, y_train), (x_test, y_test) = load_mnist(data_dir)
     _, (x_val, y_val) = train_validation_split(x_train, y_train, validation_size, seed)
-    return (Evaluation(x_val, y_val.astype(np.int64), np.full(len(y_val), "mnist"), y_val.astype(str)),
-            Evaluation(x_test, y_test.astype(np.int64), np.full(len(y_test), "mnist"), y_test.astype(str)))
+    return (
+        Evaluation(x_val, y_val.astype(np.int64), np.full(len(y_val), "mnist"), y_val.astype(str)),
+        Evaluation(x_test, y_test.astype(np.int64), np.full(len(y_test), "mnist"), y_test.astype(str)),
+    )
 
 
 def evaluation_data(parameters: dict, data_dir=None, pen_dir=None) -> tuple[dict, dict]:
@@ -335,8 +351,9 @@ def run_data(config) -> RunData:
     variants = config.pen_variants
     candidates = np.repeat(candidates, variants, axis=1)
     if config.pen_digits or config.not_a_digit:
-        digit_images, digit_labels, others = training_pen_images(config.pen_dir, config.seed, variants,
-                                                                 config.not_a_digit)
+        digit_images, digit_labels, others = training_pen_images(
+            config.pen_dir, config.seed, variants, config.not_a_digit
+        )
         rng = np.random.default_rng(config.seed + 1)
         pieces, piece_candidates, piece_labels = [pool], [candidates], [labels]
         offset = len(pool)
@@ -355,8 +372,9 @@ def run_data(config) -> RunData:
         candidates = np.concatenate(piece_candidates)
         labels = np.concatenate(piece_labels)
     validation, test = evaluation_data(vars(config))
-    return RunData(pool, candidates.astype(np.int64), labels.astype(np.int64), 11 if config.not_a_digit else 10,
-                   validation, test)
+    return RunData(
+        pool, candidates.astype(np.int64), labels.astype(np.int64), 11 if config.not_a_digit else 10, validation, test
+    )
 
 
 def redrawn(images, labels, count: int, seed: int):
@@ -365,7 +383,7 @@ def redrawn(images, labels, count: int, seed: int):
 
     key = hashlib.sha256(images[:: max(1, len(images) // 500)].tobytes()).hexdigest()[:12]
     cache = default_data_dir().parent / f"redrawn-{count}-{seed}-{key}.npz"
-    arrays = _cached(cache, lambda: dict(zip(("x", "y"), redrawn_mnist(images, labels, count, seed=seed))))
+    arrays = _cached(cache, lambda: dict(zip(("x", "y"), redrawn_mnist(images, labels, count, seed=seed), strict=True)))
     return arrays["x"], arrays["y"]
 
 
@@ -395,6 +413,7 @@ def pen_digit_sample(characters, split: str, count: int, seed: int = 0):
     digits, _ = _digits_and_non_digits(characters, writer_splits(characters), split)
     chosen = np.random.default_rng(seed).choice(digits, min(count, len(digits)), replace=False)
     style = [dict(EVALUATION_STYLE)] * len(chosen)
-    images = render_characters([characters.strokes(i) for i in chosen], style, True, seed, f"{split} pen digits",
-                               workers=1)
+    images = render_characters(
+        [characters.strokes(i) for i in chosen], style, True, seed, f"{split} pen digits", workers=1
+    )
     return images, characters.labels[chosen].astype(np.int64)
