@@ -1,4 +1,4 @@
-"""DigitGlyph: handwritten digit recognition trained on MNIST, with canvas front ends."""
+"""DigitGlyph: handwritten digits (MNIST and real pen handwriting) and "not a digit", with canvas front ends."""
 
 __version__ = "0.1.0"
 

@@ -557,9 +557,10 @@ def shape_against_mnist(measurements: pd.DataFrame, save_as=None):
         ("ink box width (pixels)", "stroke thickness (pixels)", "slant (shear)"),
         strict=True,
     ):
-        sns.boxplot(measurements, x="label", y=column, hue="collection", ax=axis, fliersize=1)
+        sns.boxplot(measurements, x="label", y=column, hue="collection", ax=axis, showfliers=False)
         axis.set(xlabel="digit", ylabel="", title=title)
-    figure.suptitle("Pen digits (rendered as the apps draw, default brush) against MNIST, after the canvas spec")
+    figure.suptitle("Pen digits (rendered as the apps draw, default brush) against MNIST, after the canvas spec "
+                    "(outliers not drawn)")
     figure.tight_layout()
     return save(figure, save_as)
 
@@ -595,8 +596,9 @@ def rejection_by_character(report: dict, minimum: int = 10, target: float | None
         if values["count"] >= minimum
     ]
     table = pd.DataFrame(rows).sort_values("rejected")
-    figure, axis = plt.subplots(figsize=(14, 4))
+    figure, axis = plt.subplots(figsize=(max(8, 0.22 * len(table)), 4.5))
     sns.barplot(table, x="character", y="rejected", color="C2", ax=axis)
+    axis.tick_params(axis="x", rotation=90, labelsize=9)
     if target is not None:
         axis.axhline(100 * target, color="C3", linestyle="--", linewidth=1)
     axis.set(
