@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import itertools
+import json
 import math
 import os
 import re
@@ -128,6 +129,26 @@ def canvas_rgba(page, selector: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(data), dtype=np.uint8).reshape(height, width, 4)
 
 
+def kernel_message(payload) -> dict:
+    """One frame of a Jupyter kernel websocket as a message dict: JSON text, or the binary
+    ``v1.kernel.websocket.jupyter.org`` framing (part count, part offsets, then channel, header,
+    parent header, metadata, content and buffers)."""
+    if isinstance(payload, str):
+        return json.loads(payload)
+    count = int.from_bytes(payload[:8], "little")
+    offsets = [int.from_bytes(payload[8 * (index + 1) : 8 * (index + 2)], "little") for index in range(count)]
+    parts = [payload[start:end] for start, end in zip(offsets, [*offsets[1:], len(payload)], strict=True)]
+    header, parent_header, metadata, content = (json.loads(part) for part in parts[1:5])
+    return {
+        "channel": parts[0].decode(),
+        "header": header,
+        "parent_header": parent_header,
+        "metadata": metadata,
+        "content": content,
+        "buffers": parts[5:],
+    }
+
+
 # -- the Voila app ------------------------------------------------------------------------------
 
 
@@ -189,13 +210,20 @@ class VoilaServer:
 class AppPage:
     """One browser session of the Voila app, recording every request, failure and console error."""
 
-    def __init__(self, browser, url: str, wait: bool = True, **context_options):
-        """Open the app; with ``wait=False`` return once the page starts arriving (then call ``wait_until_ready``)."""
+    def __init__(self, browser, url: str, wait: bool = True, record_kernel_messages: bool = False, **context_options):
+        """Open the app; with ``wait=False`` return once the page starts arriving (then call ``wait_until_ready``).
+
+        With ``record_kernel_messages``, every message the page receives from its kernel is kept in
+        ``kernel_messages`` (see :meth:`widget_states`).
+        """
         self.context = browser.new_context(**context_options)
         self.page = page = self.context.new_page()
         self.external_requests, self.failed_requests, self.errors = [], [], []
         self.load_seconds = None
         page.add_init_script(CSP_RECORDER)
+        self.kernel_messages = []
+        if record_kernel_messages:
+            page.on("websocket", self._record_kernel_socket)
         page.on("request", self._record_request)
         page.on("requestfailed", lambda request: self.failed_requests.append(f"{request.url}: {request.failure}"))
         page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
@@ -210,6 +238,10 @@ class AppPage:
         address = urlparse(request.url)
         if address.hostname not in LOCAL_HOSTS and address.scheme in ("http", "https", "ws", "wss"):
             self.external_requests.append(request.url)
+
+    def _record_kernel_socket(self, socket) -> None:
+        if "/channels" in socket.url:
+            socket.on("framereceived", lambda payload: self.kernel_messages.append(kernel_message(payload)))
 
     def wait_until_ready(self, timeout_ms: int = PAGE_TIMEOUT_MS) -> float:
         """Wait for the first recognition ("? draw a digit #1"); returns seconds since the URL was opened."""
@@ -239,6 +271,15 @@ class AppPage:
     def csp_violations(self) -> list[str]:
         """Every Content-Security-Policy violation on the page since it opened ("directive blocked-URI")."""
         return self.page.evaluate("window.digitglyphCspViolations")
+
+    def widget_states(self) -> dict:
+        """``{model id: {"state": ...}}`` of every widget, as the kernel sent them to the page when it loaded
+        (needs ``record_kernel_messages``)."""
+        for message in self.kernel_messages:
+            data = message["content"].get("data") or {}
+            if message["header"]["msg_type"] == "comm_msg" and data.get("method") == "update_states":
+                return data["states"]
+        raise LookupError("the page has received no widget states (record_kernel_messages=True?)")
 
     def kernel_id(self) -> str:
         return self.page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")

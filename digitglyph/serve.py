@@ -21,6 +21,9 @@ Voila 0.5 in this process, hardened for a shared machine:
   page is always the ``digitglyph`` template, which loads nothing from outside the server.
 * **Headers on every response**: a Content-Security-Policy allowing only what the page loads
   (:data:`CONTENT_SECURITY_POLICY`), ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy``.
+* **No freeze from a kernel websocket**: Voila 0.5.13's websocket handler hangs the whole server when a
+  client on the legacy websocket protocol receives a widget message with binary buffers; :class:`KernelSocket`
+  does not.
 * Nothing from the notebook's directory is served, and tracebacks are not shown on the page.
 """
 
@@ -40,11 +43,13 @@ import urllib.request
 import uuid
 
 import tornado.web
+from jupyter_server._tz import utcnow
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from traitlets import Integer, List, Unicode
 from traitlets.config import Config
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
+from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
 from .paths import NOTEBOOKS, ROOT
 
@@ -313,6 +318,28 @@ class GuardedApplication(tornado.web.Application):
         return super().find_handler(request, **kwargs)
 
 
+def is_v1_frame(payload: bytes) -> bool:
+    """Whether ``payload`` can be a ``v1.kernel.websocket.jupyter.org`` frame: a part count whose offsets fit in it."""
+    count = int.from_bytes(payload[:8], "little")
+    return 0 < count and 8 * (count + 1) <= len(payload)
+
+
+class KernelSocket(VoilaKernelWebsocketHandler):
+    """Voila's kernel websocket without its freeze.
+
+    Voila 0.5.13 reads the part count of every binary message it sends as v1 framing.  A client on the
+    legacy protocol (a websocket opened without the v1 subprotocol, as any script or page can) gets
+    binary messages in the legacy framing, whose first bytes read as a count in the billions; building
+    that list of offsets holds the server's only thread, and every page stops.  Such messages skip
+    Voila's filter, which only drops ``execute_input`` (a message that never carries binary buffers).
+    """
+
+    def write_message(self, message, binary=False):
+        if isinstance(message, bytes) and not is_v1_frame(message):
+            return super(VoilaKernelWebsocketHandler, self).write_message(message, binary)
+        return super().write_message(message, binary)
+
+
 class BoundedKernelManager(AsyncMappingKernelManager):
     """Kernels for at most ``max_sessions`` pages at once, counted exactly.
 
@@ -359,6 +386,9 @@ class BoundedKernelManager(AsyncMappingKernelManager):
     def claim_pool_kernel(self, notebook: str, token) -> None:
         """The request ``token`` takes the first kernel of the pool: it counts as a session from now on."""
         task = self._pools[notebook][0]
+        if task.done() and not task.cancelled() and task.exception() is None:
+            # its idle time starts now, not when it was put in the pool: the page has not connected yet
+            self.get_kernel(task.result()["kernel_id"]).last_activity = utcnow()
         if task.done() or task in self.started_by.values():
             self.release(token)  # counted through started_by once it leaves the pool
         else:
@@ -414,7 +444,8 @@ class PageHandler(TornadoVoilaHandler):
 
 
 class DigitGlyphVoila(Voila):
-    """Voila with the host allow-list, the security headers and the capped page handler."""
+    """Voila with the host allow-list, the security headers, the capped page handler and a kernel websocket
+    that cannot freeze the server."""
 
     allowed_hosts = List(Unicode(), list(LOCAL_HOSTS), config=True, help="Host names the server answers to")
 
@@ -423,9 +454,9 @@ class DigitGlyphVoila(Voila):
         self.connection_dir = tempfile.mkdtemp(prefix="voila_", dir=self.connection_dir_root)
         self.app = GuardedApplication(self.allowed_hosts, **self.init_settings())
         self.app.settings.update(self.tornado_settings)
+        replacements = {TornadoVoilaHandler: PageHandler, VoilaKernelWebsocketHandler: KernelSocket}
         handlers = [
-            (pattern, PageHandler if handler is TornadoVoilaHandler else handler, *rest)
-            for pattern, handler, *rest in self.init_handlers()
+            (pattern, replacements.get(handler, handler), *rest) for pattern, handler, *rest in self.init_handlers()
         ]
         self.app.add_handlers(".*$", handlers)
         self.listen()

@@ -3,9 +3,7 @@ line (with a non-zero exit) for every way the command can fail (issue 17 item 6)
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import os
 import sqlite3
 import subprocess
 import sys
@@ -207,92 +205,3 @@ def test_reading_creates_no_file_and_a_missing_store_counts_zero(tmp_path):
     files = sorted(tmp_path.iterdir())
     store.count(), store.records(), store.export_arrays()
     assert sorted(tmp_path.iterdir()) == files  # no -wal / -shm left beside it by a reader
-
-
-# -- the command line: one clear line and status 1 for every failure --------------------------------
-
-
-def run_cli(*arguments):
-    """``python -m digitglyph.corrections ARGS`` in a fresh process."""
-    return subprocess.run(
-        [sys.executable, "-m", "digitglyph.corrections", *map(str, arguments)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def assert_one_line_failure(result, *phrases):
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
-    assert result.stderr.startswith("error: ")
-    for phrase in phrases:
-        assert phrase in result.stderr, result.stderr
-
-
-def test_a_mistyped_db_path_is_reported_and_nothing_is_created(tmp_path):
-    typo = tmp_path / "typo-dir" / "corections.sqlite"
-    for command in (["count"], ["export", tmp_path / "out"]):
-        assert_one_line_failure(run_cli("--db", typo, *command), "no corrections database at", str(typo))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_corrupted_database_is_one_clear_line(tmp_path):
-    store = CorrectionStore(tmp_path / "c.sqlite")
-    for index in range(30):  # several pages
-        store.add(**sample(index % 10))
-    data = bytearray(store.path.read_bytes())
-    data[4096 : 3 * 4096] = b"\xff" * (2 * 4096)  # two pages overwritten
-    store.path.write_bytes(bytes(data))
-    for command in (["count"], ["export", tmp_path / "out"]):
-        assert_one_line_failure(run_cli("--db", store.path, *command), "not a usable corrections database", "malformed")
-
-
-def test_exporting_under_a_file_is_one_clear_line(tmp_path):
-    store = CorrectionStore(tmp_path / "c.sqlite")
-    store.add(**sample(1))
-    (tmp_path / "a-file").write_text("not a directory")
-    assert_one_line_failure(run_cli("--db", store.path, "export", tmp_path / "a-file" / "out"), "cannot export to")
-    assert_one_line_failure(run_cli("--db", store.path, "export", tmp_path / "a-file"), "cannot export to")
-
-
-@contextlib.contextmanager
-def read_only(*paths):
-    """Make files and directories unwritable even for root (``chattr +i``); for anyone else ``chmod`` does."""
-    if os.geteuid() != 0:
-        modes = {path: os.stat(path).st_mode for path in paths}
-        for path in paths:
-            os.chmod(path, 0o555 if os.path.isdir(path) else 0o444)
-        try:
-            yield
-        finally:
-            for path, mode in modes.items():
-                os.chmod(path, mode)
-        return
-    if subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True).returncode != 0:
-        pytest.fail("root cannot make a file read-only here: `chattr +i` failed")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
-
-
-def test_a_read_only_database_is_counted_and_an_unwritable_export_is_one_clear_line(tmp_path):
-    directory = tmp_path / "store"
-    store = CorrectionStore(directory / "c.sqlite")
-    for label in (1, 2, NOT_A_DIGIT):
-        store.add(**sample(label))
-    with read_only(store.path, directory):
-        counted = run_cli("--db", store.path, "count")
-        assert (counted.returncode, counted.stdout.strip(), counted.stderr) == (0, "3", "")
-        exported = run_cli("--db", store.path, "export", directory / "out")
-        assert_one_line_failure(exported, "cannot export to", str(directory / "out"))
-        assert sorted(os.listdir(directory)) == ["c.sqlite"]  # no -wal / -shm, no out/
-
-
-def test_a_correction_error_from_the_command_is_one_line_too(tmp_path):
-    path = tmp_path / "c.sqlite"
-    with sqlite3.connect(path) as other:
-        other.execute("PRAGMA user_version=7")
-    other.close()
-    assert_one_line_failure(run_cli("--db", path, "count"), "schema 7")
