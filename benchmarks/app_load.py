@@ -33,6 +33,7 @@ from digitglyph.strokes import drawn_digits, render_strokes
 def expected_prediction(recognizer, strokes, brush_width=20):
     return recognizer.predict_canvas(render_strokes(strokes, 280, 280, brush_width))
 
+
 LATENCY_PROBE = """() => {
     window.digitglyphLatencies = [];
     const view = document.querySelector('.digitglyph-prediction');
@@ -80,15 +81,16 @@ def concurrent_sessions(browser, server, recognizer, count: int) -> list[tuple[f
     # interleave the strokes of all sessions, then wait for every session's last recognition
     received = [[] for _ in sessions]
     for index in range(max(len(digit.strokes) for digit in digits)):
-        for number, (session, digit) in enumerate(zip(sessions, digits)):
-            received[number] += session.draw_with_mouse(digit.strokes[index: index + 1], wait=False)
+        for number, (session, digit) in enumerate(zip(sessions, digits, strict=True)):
+            received[number] += session.draw_with_mouse(digit.strokes[index : index + 1], wait=False)
     results = []
-    for session, digit, strokes, seconds in zip(sessions, digits, received, ready):
+    for session, digit, strokes, seconds in zip(sessions, digits, received, ready, strict=True):
         session.wait_for_recognition(1 + len(digit.strokes), timeout_ms=120_000)
         expected = expected_prediction(recognizer, strokes)
         shown = session.text()
         correct = shown[0] == (str(expected.digit) if expected.status == "ok" else "?") and np.allclose(
-            session.probabilities(), expected.probabilities, atol=1e-5)
+            session.probabilities(), expected.probabilities, atol=1e-5
+        )
         results.append((seconds, correct, f"drew a {digit.label}, page shows {shown.replace(chr(10), ' ')!r}"))
     for session in sessions:
         session.assert_clean()
@@ -115,9 +117,11 @@ def main(argv=None) -> int:
             second = AppPage(browser, server.url)
             print(f"ready canvas, next visitor at once (cold kernel): {second.load_seconds:.1f} s")
             latencies = measure_latency(first, args.strokes)
-            print(f"pointer release -> updated prediction over {len(latencies)} strokes: "
-                  f"median {statistics.median(latencies):.0f} ms, p95 {percentile(latencies, 0.95):.0f} ms, "
-                  f"max {max(latencies):.0f} ms")
+            print(
+                f"pointer release -> updated prediction over {len(latencies)} strokes: "
+                f"median {statistics.median(latencies):.0f} ms, p95 {percentile(latencies, 0.95):.0f} ms, "
+                f"max {max(latencies):.0f} ms"
+            )
             for pid, rss, pss in kernel_memory(server):
                 print(f"kernel {pid}: RSS {rss:.0f} MiB, PSS {pss:.0f} MiB")
             first.close()
@@ -127,8 +131,10 @@ def main(argv=None) -> int:
                 print(f"session {number}: ready after {seconds:.1f} s, {'correct' if correct else 'WRONG'}: {shown}")
             print(f"{sum(correct for _, correct, _ in results)}/{len(results)} concurrent sessions answered correctly")
             memory = kernel_memory(server)
-            print(f"{len(memory)} kernels running, RSS {sum(m[1] for m in memory):.0f} MiB, "
-                  f"PSS {sum(m[2] for m in memory):.0f} MiB in all")
+            print(
+                f"{len(memory)} kernels running, RSS {sum(m[1] for m in memory):.0f} MiB, "
+                f"PSS {sum(m[2] for m in memory):.0f} MiB in all"
+            )
             return 0 if all(correct for _, correct, _ in results) else 1
         finally:
             browser.close()
