@@ -5,6 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8866
 HOST ?= 127.0.0.1
+MAX_SESSIONS ?= 40
+POOL ?= 8
+CULL_AFTER ?= 60
+ALLOW_HOSTS ?=
 DIGITGLYPH_DATA ?= $(abspath ../shared/mnist)
 DIGITGLYPH_PEN_DATA ?= $(abspath ../shared/pendata)
 export DIGITGLYPH_DATA DIGITGLYPH_PEN_DATA
@@ -35,7 +39,8 @@ kernel: $(STAMP)
 
 ## The main job: the Voila drawing app with the shipped model (no training).
 app: $(STAMP)
-	$(PY) -m digitglyph.app --host $(HOST) --port $(PORT)
+	$(PY) -m digitglyph.serve --host $(HOST) --port $(PORT) --max-sessions $(MAX_SESSIONS) --pool $(POOL) \
+		--cull-after $(CULL_AFTER) $(foreach h,$(ALLOW_HOSTS),--allow-host $(h))
 
 ## All tests: lint, JavaScript (node --test) and Python (unit, notebooks, browser).
 test: setup

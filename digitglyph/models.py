@@ -63,22 +63,21 @@ def glyph17() -> keras.Model:
     inputs = _input()
     x = layers.Conv2D(32, 3, activation="relu")(inputs)
     x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(32, 3, activation="relu")(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Conv2D(32, 5, strides=2, padding="same", activation="relu")(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Dropout(0.4)(x)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Conv2D(64, 5, strides=2, padding="same", activation="relu")(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Dropout(0.4)(x)
+    x = _glyph17_block(x, 32, plain_convs=1)
+    x = _glyph17_block(x, 64, plain_convs=2)
     x = layers.Flatten()(x)
     x = layers.Dropout(0.4)(x)
     outputs = layers.Dense(10, activation="softmax")(x)
     return keras.Model(inputs, outputs, name="glyph17")
+
+
+def _glyph17_block(x, filters: int, plain_convs: int):
+    """The original's block: ``plain_convs`` 3x3 ReLU convs and a strided 5x5 one, each followed by batch
+    norm, then dropout 0.4."""
+    for _ in range(plain_convs):
+        x = layers.BatchNormalization()(layers.Conv2D(filters, 3, activation="relu")(x))
+    x = layers.Conv2D(filters, 5, strides=2, padding="same", activation="relu")(x)
+    return layers.Dropout(0.4)(layers.BatchNormalization()(x))
 
 
 def _conv_bn(x, filters, kernel, strides=1, padding="same"):

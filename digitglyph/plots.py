@@ -559,20 +559,28 @@ def shape_against_mnist(measurements: pd.DataFrame, save_as=None):
     ):
         sns.boxplot(measurements, x="label", y=column, hue="collection", ax=axis, showfliers=False)
         axis.set(xlabel="digit", ylabel="", title=title)
-    figure.suptitle("Pen digits (rendered as the apps draw, default brush) against MNIST, after the canvas spec "
-                    "(outliers not drawn)")
+    figure.suptitle(
+        "Pen digits (rendered as the apps draw, default brush) against MNIST, after the canvas spec "
+        "(outliers not drawn)"
+    )
     figure.tight_layout()
     return save(figure, save_as)
 
 
-def accuracy_by_source(report: dict, minimum: int = 50, target: float | None = None, save_as=None):
-    """A digit set's report (``evaluate.digit_set_report``): accuracy of each source with ``minimum`` digits."""
+def _breakdown(part: dict, key: str, value: str, minimum: int) -> pd.DataFrame:
+    """A report's per-source or per-character breakdown as a table in percent, its rows with at least ``minimum``
+    images, sorted by ``value``."""
     rows = [
-        {"source": source, "accuracy": 100 * values["accuracy"], "count": values["count"]}
-        for source, values in report["by_source"].items()
+        {key: name, value: 100 * values[value], "count": values["count"]}
+        for name, values in part.items()
         if values["count"] >= minimum
     ]
-    table = pd.DataFrame(rows).sort_values("accuracy")
+    return pd.DataFrame(rows).sort_values(value)
+
+
+def accuracy_by_source(report: dict, minimum: int = 50, target: float | None = None, save_as=None):
+    """A digit set's report (``evaluate.digit_set_report``): accuracy of each source with ``minimum`` digits."""
+    table = _breakdown(report["by_source"], "source", "accuracy", minimum)
     figure, axis = plt.subplots(figsize=(10, 0.35 * len(table) + 1.5))
     sns.barplot(table, y="source", x="accuracy", color="C0", ax=axis)
     for index, row in enumerate(table.itertuples()):
@@ -590,12 +598,7 @@ def accuracy_by_source(report: dict, minimum: int = 50, target: float | None = N
 
 def rejection_by_character(report: dict, minimum: int = 10, target: float | None = None, save_as=None):
     """A non-digit report (``evaluate.non_digit_report``): the share answered "not a digit", per character."""
-    rows = [
-        {"character": character, "rejected": 100 * values["rejected"], "count": values["count"]}
-        for character, values in report["by_character"].items()
-        if values["count"] >= minimum
-    ]
-    table = pd.DataFrame(rows).sort_values("rejected")
+    table = _breakdown(report["by_character"], "character", "rejected", minimum)
     figure, axis = plt.subplots(figsize=(max(8, 0.22 * len(table)), 4.5))
     sns.barplot(table, x="character", y="rejected", color="C2", ax=axis)
     axis.tick_params(axis="x", rotation=90, labelsize=9)

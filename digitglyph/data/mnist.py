@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .location import resolve, user_cache
+
 ENV_VAR = "DIGITGLYPH_DATA"
 
 # sha256 of the uncompressed IDX content (see ../shared/mnist/README.md).
@@ -47,17 +49,11 @@ class MnistDataError(RuntimeError):
 
 def default_data_dir() -> Path:
     """The per-user cache directory used when nothing else is configured."""
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("digitglyph")) / "mnist"
+    return user_cache("mnist")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    if data_dir is not None:
-        return Path(data_dir).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return default_data_dir()
+    return resolve(data_dir, ENV_VAR, default_data_dir)
 
 
 def _read_gz(path: Path) -> bytes:

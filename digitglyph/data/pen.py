@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .location import resolve, user_cache
+
 ENV_VAR = "DIGITGLYPH_PEN_DATA"
 PENDIGITS = ("pendigits-orig.tra.gz", "d6a5f33f75b481a5bdbfc64a3429574ad21d54c258767f2c31aca6e47b9159fc")
 UNIPEN = (
@@ -322,17 +324,11 @@ def parse_unipen(
 
 
 def default_pen_dir() -> Path:
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("digitglyph")) / "pendata"
+    return user_cache("pendata")
 
 
 def resolve_pen_dir(pen_dir: str | os.PathLike | None = None) -> Path:
-    if pen_dir is not None:
-        return Path(pen_dir).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return default_pen_dir()
+    return resolve(pen_dir, ENV_VAR, default_pen_dir)
 
 
 def _sha256_file(path: Path) -> str:
