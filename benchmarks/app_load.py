@@ -53,7 +53,7 @@ MOVE_INTERVAL_S = 0.016  # one pointer move per frame
 PEN_LIFT_SECONDS = (0.2, 0.4)  # between the strokes of one digit
 READING_SECONDS = (1.0, 2.0)  # reading the answer before Clear
 ANSWER_TIMEOUT_MS = 60_000
-READY_TIMEOUT_MS = 120_000  # four times the target: a session not ready by then counts as failed
+READY_TIMEOUT_S = 120  # four times the target: a session not ready by then counts as failed (--ready-timeout)
 
 LATENCY_PROBE = """() => {
     window.digitglyphLatencies = [];
@@ -156,7 +156,9 @@ async def draw_stroke(page, client_points, seconds: float) -> None:
     await page.mouse.up()
 
 
-async def run_session(browser, url: str, session: Session, digits, rng: random.Random) -> Session:
+async def run_session(
+    browser, url: str, session: Session, digits, rng: random.Random, ready_timeout_ms: int
+) -> Session:
     """Open the app, wait for the canvas, draw ``digits`` at a person's pace, reading every answer."""
     context = await browser.new_context()
     page = await context.new_page()
@@ -165,9 +167,9 @@ async def run_session(browser, url: str, session: Session, digits, rng: random.R
     page.on("pageerror", lambda error: session.errors.append(str(error)))
     try:
         started = time.perf_counter()
-        response = await page.goto(url, timeout=READY_TIMEOUT_MS, wait_until="commit")
+        response = await page.goto(url, timeout=ready_timeout_ms, wait_until="commit")
         session.status = response.status if response else None
-        await wait_for_recognition(page, 1, READY_TIMEOUT_MS)
+        await wait_for_recognition(page, 1, ready_timeout_ms)
         session.ready_s = time.perf_counter() - started
         await page.evaluate(LATENCY_PROBE)
         rect = await page.eval_on_selector(".digitglyph-canvas", CANVAS_RECT)
@@ -252,11 +254,11 @@ def answer_mismatch(recognizer: Recognizer, answer: Answer) -> str | None:
     return None
 
 
-async def measure(browser, count: int, digits_each: int, seed: int) -> dict:
+async def measure(browser, count: int, digits_each: int, seed: int, serve_options: dict, ready_timeout_ms: int) -> dict:
     """A fresh server, ``count`` sessions opened at once; returns the figures."""
     digits = drawn_digits(count * digits_each, seed=seed + count, canvas_size=CANVAS_SIZE, brush_range=(1 / 14, 1 / 14))
     with tempfile.TemporaryDirectory() as directory:
-        server = VoilaServer(Path(directory), max_sessions=count + 8)
+        server = VoilaServer(Path(directory), max_sessions=count + 8, **serve_options)
         launched = time.perf_counter()
         server.start()
         answered_s = time.perf_counter() - launched
@@ -270,6 +272,7 @@ async def measure(browser, count: int, digits_each: int, seed: int) -> dict:
                     session,
                     digits[index * digits_each : (index + 1) * digits_each],
                     random.Random(seed * 1000 + index),
+                    ready_timeout_ms,
                 )
                 for index, session in enumerate(sessions)
             ]
@@ -386,7 +389,9 @@ def print_targets(results: dict[int, dict]) -> bool:
     return met
 
 
-async def run(counts: list[int], digits_each: int, seed: int) -> dict[int, dict]:
+async def run(
+    counts: list[int], digits_each: int, seed: int, serve_options: dict, ready_timeout_ms: int
+) -> dict[int, dict]:
     from playwright.async_api import async_playwright
 
     figures = {}
@@ -394,7 +399,7 @@ async def run(counts: list[int], digits_each: int, seed: int) -> dict[int, dict]
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             for count in counts:
-                figures[count] = await measure(browser, count, digits_each, seed)
+                figures[count] = await measure(browser, count, digits_each, seed, serve_options, ready_timeout_ms)
         finally:
             await browser.close()
     return figures
@@ -415,6 +420,12 @@ def main(argv=None) -> int:
     parser.add_argument("--sessions", type=session_counts, default=[1, 8, 16, 32], help="e.g. 1,8,16,32")
     parser.add_argument("--digits", type=int, default=3, help="digits each session draws (default 3)")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--ready-timeout", type=int, default=READY_TIMEOUT_S, help="seconds a session may wait for its canvas"
+    )
+    parser.add_argument(
+        "--cull-after", type=int, default=None, help="the server's --cull-after in seconds (default: the server's)"
+    )
     args = parser.parse_args(argv)
     if args.digits < 1:
         parser.error("--digits must be at least 1")
@@ -423,7 +434,8 @@ def main(argv=None) -> int:
         f"model {recognizer.version}; {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 1e9:.0f} GB, "
         f"load average {psutil.getloadavg()[0]:.1f}; {args.digits} digits per session"
     )
-    figures = asyncio.run(run(args.sessions, args.digits, args.seed))
+    serve_options = {} if args.cull_after is None else {"cull_after": args.cull_after}
+    figures = asyncio.run(run(args.sessions, args.digits, args.seed, serve_options, args.ready_timeout * 1000))
     results = {count: report(figure, recognizer) for count, figure in figures.items()}
     return 0 if print_targets(results) else 1
 
