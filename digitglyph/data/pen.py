@@ -88,23 +88,6 @@ class PenCharacters:
         first, last = self.char_starts[index], self.char_starts[index + 1]
         return [self.points[self.stroke_starts[s] : self.stroke_starts[s + 1]] for s in range(first, last)]
 
-    def subset(self, mask_or_indices) -> PenCharacters:
-        indices = (
-            np.flatnonzero(mask_or_indices)
-            if np.asarray(mask_or_indices).dtype == bool
-            else np.asarray(mask_or_indices, np.int64)
-        )
-        builder = _Builder()
-        for index in indices:
-            builder.add(
-                self.strokes(index),
-                self.labels[index],
-                self.categories[index],
-                self.writers[index],
-                self.sources[index],
-            )
-        return builder.build(dict(self.skipped))
-
     @property
     def stroke_counts(self) -> np.ndarray:
         return np.diff(self.char_starts)
@@ -524,7 +507,6 @@ def load_pen_characters(
 
 # -- writer-disjoint splits --------------------------------------------------------------------------
 
-SPLITS = ("train", "validation", "test")
 # One writer split for every run, benchmark and report, whatever their own seed: the held-out writers stay
 # held out when a run changes its seed (2 is the seed the shipped model was trained with).
 WRITER_SPLIT_SEED = 2

@@ -221,13 +221,21 @@ def _cached(path: Path, make):
     return arrays
 
 
+_PEN_SOURCES = {}  # checksums -> (characters, splits): a run asks for them three times (training, validation, test)
+
+
 def pen_sources(pen_dir=None):
-    """The pen characters and each one's writer split (train / validation / test, the same for every run)."""
+    """The pen characters and each one's writer split (train / validation / test, the same for every run),
+    read once per process for each content of the sources."""
     from .pen import load_pen_characters, resolve_pen_dir, source_checksums, writer_splits
 
-    characters = load_pen_characters(pen_dir)
     checksums = source_checksums(resolve_pen_dir(pen_dir))
-    return characters, writer_splits(characters), checksums
+    key = tuple(sorted(checksums.items()))
+    if key not in _PEN_SOURCES:
+        characters = load_pen_characters(pen_dir)
+        _PEN_SOURCES.clear()  # keep one collection in memory
+        _PEN_SOURCES[key] = (characters, writer_splits(characters))
+    return (*_PEN_SOURCES[key], checksums)
 
 
 def evaluation_sets(split: str, pen_dir=None, generated: int = 1400) -> dict:
