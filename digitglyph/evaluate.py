@@ -79,12 +79,10 @@ FALSE_REJECTION_BUDGET = {"pen_digits": 0.0025, "mnist": 0.001}
 
 
 def statuses(outputs: np.ndarray, rule) -> np.ndarray:
-    """``answers.decide``'s status for each row of ``outputs`` (N, 10 or 11), vectorised."""
-    outputs = np.asarray(outputs)
-    status = np.where(outputs[:, :10].max(1) < rule.unsure_below, "unsure", "ok").astype(object)
-    if outputs.shape[1] > 10:
-        status[outputs[:, 10] >= rule.not_a_digit_at] = "not_a_digit"
-    return status.astype(str)
+    """``answers.decide``'s status for each row of ``outputs`` (N, 10 or 11): the one rule, row by row."""
+    from .answers import decide
+
+    return np.array([decide(row, rule).status for row in np.asarray(outputs)], dtype=str)
 
 
 def choose_not_a_digit_threshold(validation_outputs: dict, budget: dict = FALSE_REJECTION_BUDGET) -> float:
