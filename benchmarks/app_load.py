@@ -13,6 +13,8 @@ lifts for 200-400 ms between strokes, the person reads the answer for 1-2 s, the
   prediction text), p50 and p95 over every stroke of every session;
 * every answer (after every stroke) checked against ``Recognizer.load().predict_canvas`` on the strokes the
   kernel received, rendered with :func:`digitglyph.strokes.render_strokes` at the app's canvas size and brush;
+* CPU seconds spent while the sessions open (until every canvas is ready or has failed), by the browser, the
+  server and the kernels: on this one machine the browser's share is what 30 people's own computers would do;
 * failed requests and page errors; kernel RSS and PSS (``/proc/PID/smaps_rollup``) per kernel; total server
   memory (the server process and all its kernels);
 * each figure against the issue-15 targets.
@@ -231,6 +233,29 @@ def server_memory(server: VoilaServer) -> tuple[list[tuple[float, float]], float
     return kernels, total_rss, total_pss
 
 
+def cpu_seconds(server: VoilaServer) -> dict[str, float]:
+    """CPU seconds so far (user + system) of the browser (Chromium under this process), the server and its kernels."""
+    totals = {"browser": 0.0, "server": 0.0, "kernels": 0.0}
+    root = psutil.Process(server.process.pid)
+    groups = [("server", [root]), ("kernels", root.children(recursive=True))]
+    groups.append(("browser", [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]))
+    for name, processes in groups:
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                times = process.cpu_times()
+                totals[name] += times.user + times.system
+    return totals
+
+
+async def cpu_while_opening(server: VoilaServer, sessions: list) -> dict[str, float]:
+    """CPU seconds (by :func:`cpu_seconds`) and wall seconds from now until every session is ready or failed."""
+    before, started = cpu_seconds(server), time.perf_counter()
+    while not all(s.ready_s is not None or s.failure is not None for s in sessions):
+        await asyncio.sleep(0.25)
+    after = cpu_seconds(server)
+    return {**{name: after[name] - before[name] for name in after}, "wall": time.perf_counter() - started}
+
+
 # -- one N ------------------------------------------------------------------------------------
 
 
@@ -276,7 +301,7 @@ async def measure(browser, count: int, digits_each: int, seed: int, serve_option
                 )
                 for index, session in enumerate(sessions)
             ]
-            await asyncio.gather(*tasks)
+            *_, opening = await asyncio.gather(*tasks, cpu_while_opening(server, sessions))
             kernels, total_rss, total_pss = server_memory(server)  # every session still open
             if any(session.failure for session in sessions):
                 print(f"server log (tail) for N = {count}:\n{server.log()[-3000:]}")
@@ -291,6 +316,7 @@ async def measure(browser, count: int, digits_each: int, seed: int, serve_option
         "kernels": kernels,
         "total_rss": total_rss,
         "total_pss": total_pss,
+        "opening_cpu": opening,
     }
 
 
@@ -332,6 +358,11 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
                 f"  session {session.number}: {session.failure or 'completed'}; "
                 f"failed requests {session.failed_requests[:2]}; errors {session.errors[:2]}"
             )
+    cpu = figures["opening_cpu"]
+    print(
+        f"CPU while the pages opened ({cpu['wall']:.1f} s, {psutil.cpu_count()} cores): browser {cpu['browser']:.1f} s "
+        f"({cpu['browser'] / count:.1f} s a page), server {cpu['server']:.1f} s, kernels {cpu['kernels']:.1f} s"
+    )
     if kernels:
         rss, pss = [k[0] for k in kernels], [k[1] for k in kernels]
         print(

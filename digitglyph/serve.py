@@ -15,8 +15,10 @@ Voila 0.5 in this process, hardened for a shared machine:
   ``max_sessions + pool`` kernels run.  Taken kernels are replaced one second later.
 * **Culling**: a page that is closed shuts its kernel down at once (Voila's page does that on
   ``beforeunload``); a kernel whose page vanished without saying so (crash, lost network, a bare HTTP
-  request) is shut down after ``--cull-after`` seconds with no connection and no activity.  Kernels with
-  an open page are never culled, however long their person thinks.
+  request) is shut down after ``--cull-after`` seconds with no connection and no activity.  A kernel whose
+  page has not connected yet gets ``--connect-grace`` seconds (default 5 minutes): on a busy machine a page
+  can take more than a minute to load, and culling its kernel then would leave it without a canvas.
+  Kernels with an open page are never culled, however long their person thinks.
 * **No overrides**: ``?template=`` and ``?theme=`` change nothing (Voila's overrides are off), so the
   page is always the ``digitglyph`` template, which loads nothing from outside the server.
 * **Headers on every response**: a Content-Security-Policy allowing only what the page loads
@@ -24,6 +26,8 @@ Voila 0.5 in this process, hardened for a shared machine:
 * **No freeze from a kernel websocket**: Voila 0.5.13's websocket handler hangs the whole server when a
   client on the legacy websocket protocol receives a widget message with binary buffers; :class:`KernelSocket`
   does not.
+* **No empty page under load**: the notebook's run waits up to :data:`IOPUB_TIMEOUT_S` for the app's widget
+  (nbclient's 4 s default dropped it when many kernels started at once).
 * Nothing from the notebook's directory is served, and tracebacks are not shown on the page.
 """
 
@@ -64,8 +68,10 @@ WILDCARD_ADDRESSES = ("", "0.0.0.0", "::")
 DEFAULT_MAX_SESSIONS = 40
 DEFAULT_POOL = 8
 DEFAULT_CULL_AFTER_S = 60
+DEFAULT_CONNECT_GRACE_S = 300
 CULL_INTERVAL_S = 10
 RETRY_AFTER_S = 30
+IOPUB_TIMEOUT_S = 120  # how long the notebook's run waits for a cell's output (see voila_config)
 
 # What the page really loads: its own scripts, styles and fonts, widget styles set inline by the
 # widget libraries, data:/blob: images (the model input, icons), and its websockets.  The one inline
@@ -137,8 +143,16 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         metavar="SECONDS",
         help=f"shut down a kernel after this long without a page connected (default {DEFAULT_CULL_AFTER_S})",
     )
+    parser.add_argument(
+        "--connect-grace",
+        type=int,
+        default=DEFAULT_CONNECT_GRACE_S,
+        metavar="SECONDS",
+        help="how long a page has to connect to its new kernel before the kernel is culled "
+        f"(default {DEFAULT_CONNECT_GRACE_S}; never less than --cull-after)",
+    )
     args = parser.parse_args(argv)
-    for name in ("max_sessions", "cull_after"):
+    for name in ("max_sessions", "cull_after", "connect_grace"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.pool < 0:
@@ -187,6 +201,7 @@ def command(
     max_sessions: int = DEFAULT_MAX_SESSIONS,
     pool: int = DEFAULT_POOL,
     cull_after: int = DEFAULT_CULL_AFTER_S,
+    connect_grace: int = DEFAULT_CONNECT_GRACE_S,
 ) -> list[str]:
     """The command line that serves the app."""
     arguments = [
@@ -198,6 +213,7 @@ def command(
         f"--max-sessions={max_sessions}",
         f"--pool={pool}",
         f"--cull-after={cull_after}",
+        f"--connect-grace={connect_grace}",
     ]
     return arguments + [f"--allow-host={name}" for name in allow_hosts]
 
@@ -216,7 +232,8 @@ def start(
 ) -> subprocess.Popen:
     """Start the server in the background (its own process group) and wait until it answers HTTP.
 
-    ``options`` are :func:`command`'s (``allow_hosts``, ``max_sessions``, ``pool``, ``cull_after``).
+    ``options`` are :func:`command`'s (``allow_hosts``, ``max_sessions``, ``pool``, ``cull_after``,
+    ``connect_grace``).
     """
     process = subprocess.Popen(
         command(port, host, **options),
@@ -258,9 +275,13 @@ def voila_config(args: argparse.Namespace) -> Config:
         preheat_kernel=args.pool > 0,
         default_pool_size=args.pool,
     )
+    # nbclient waits 4 s for a cell's output after the kernel's reply, then goes on without it: on a machine
+    # busy starting many kernels the app's widget arrived later, and the page came up empty.
+    config.VoilaExecutor.iopub_timeout = IOPUB_TIMEOUT_S
     config.BoundedKernelManager.update(
         max_sessions=args.max_sessions,
         cull_idle_timeout=args.cull_after,
+        connect_grace=max(args.connect_grace, args.cull_after),
         cull_interval=min(CULL_INTERVAL_S, args.cull_after),
         cull_connected=False,
     )  # an open page keeps its kernel
@@ -350,12 +371,16 @@ class BoundedKernelManager(AsyncMappingKernelManager):
     """
 
     max_sessions = Integer(DEFAULT_MAX_SESSIONS, config=True, help="pages served at once (one kernel each)")
+    connect_grace = Integer(
+        DEFAULT_CONNECT_GRACE_S, config=True, help="seconds a page has to connect to its kernel before culling"
+    )
 
     def __init__(self, **kwargs):
         self.started_by: dict[str, asyncio.Task] = {}  # kernel id -> the task that started it
         self.starting: set[str] = set()
         self.admissions: set[object] = set()  # admitted page requests whose kernel is not counted yet
         self.claims: dict[asyncio.Task, object] = {}  # pool task handed to a request before it started
+        self.connected: set[str] = set()  # kernels whose page has connected at least once
         super().__init__(**kwargs)
 
     def pool_tasks(self) -> set:
@@ -411,11 +436,24 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         finally:
             self.starting.discard(kernel_id)
 
+    def notify_connect(self, kernel_id):
+        self.connected.add(kernel_id)
+        super().notify_connect(kernel_id)
+
+    async def cull_kernel_if_idle(self, kernel_id):
+        kernel = self._kernels.get(kernel_id)
+        if kernel is not None and kernel_id not in self.connected and hasattr(kernel, "last_activity"):
+            waiting_s = (utcnow() - kernel.last_activity).total_seconds()
+            if waiting_s <= self.connect_grace and getattr(kernel, "execution_state", None) != "dead":
+                return  # its page is still loading (or was a bare request): culled after the grace
+        return await super().cull_kernel_if_idle(kernel_id)
+
     async def shutdown_kernel(self, kernel_id, *args, **kwargs):
         try:
             return await super().shutdown_kernel(kernel_id, *args, **kwargs)
         finally:
             self.started_by.pop(kernel_id, None)
+            self.connected.discard(kernel_id)
 
 
 class PageHandler(TornadoVoilaHandler):

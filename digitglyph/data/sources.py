@@ -31,14 +31,16 @@ import numpy as np
 from .mnist import default_data_dir, load_mnist, train_validation_split
 
 NOT_A_DIGIT = 10
-RENDER_VERSION = 1  # bump when anything that decides the renders changes (pen.WRITER_SPLIT_SEED included)
+RENDER_VERSION = 1  # bump when anything that decides the renders changes (pen.WRITER_SPLIT_SEED included;
+# DIGIT_LIKE, which decides the non-digits, is part of every render's cache key)
 EVALUATION_STYLE = {"size": 180.0, "brush": 20.0, "device": "pen"}  # the default brush, a digit of usual size
 
 # Letters and symbols that people write so that they can look exactly like a digit once scaled to 20x20:
 # they are neither trained as "not a digit" nor counted as non-digits when measuring rejection.
 DIGIT_LIKE = {
     "0": "O o Q D",  # a round O/o is a 0; Q's tail and D's flat side are often barely drawn
-    "1": "I l i j J | / \\\\ ! ( ) [ ] { } ' ` , ;",  # any single near-vertical stroke is a 1 after scaling
+    "1": "I l i j J | / \\\\ ! ( ) [ ] { } ' ` , ; . \\@",  # any single near-vertical stroke is a 1 after scaling;
+    # UNIPEN's "." and "\@" segments, rendered, are mostly single straight or bent strokes (looked at in 01-explore)
     "2": "Z z",
     "5": "S s",
     "6": "b G",
@@ -259,7 +261,16 @@ def evaluation_sets(split: str, pen_dir=None, generated: int = 1400) -> dict:
         return {"images": images, "kinds": np.asarray(kinds, str)}
 
     arrays = _cached(
-        _cache_file("evaluation", RENDER_VERSION, checksums, split, seed, generated, sorted(EVALUATION_STYLE.items())),
+        _cache_file(
+            "evaluation",
+            RENDER_VERSION,
+            sorted(DIGIT_LIKE_LABELS),
+            checksums,
+            split,
+            seed,
+            generated,
+            sorted(EVALUATION_STYLE.items()),
+        ),
         make,
     )
     images, kinds = arrays["images"], arrays["kinds"]
@@ -300,7 +311,10 @@ def training_pen_images(pen_dir, seed: int, variants: int, non_digit_slots: int)
         )
         return {"digits": digit_images.reshape(len(digits), variants, 28, 28), "others": other_images}
 
-    arrays = _cached(_cache_file("training", RENDER_VERSION, checksums, seed, variants, non_digit_slots), make)
+    arrays = _cached(
+        _cache_file("training", RENDER_VERSION, sorted(DIGIT_LIKE_LABELS), checksums, seed, variants, non_digit_slots),
+        make,
+    )
     return arrays["digits"], characters.labels[digits].astype(np.int64), arrays["others"]
 
 
