@@ -313,7 +313,7 @@ def test_generated_non_digits_are_all_drawable_and_of_every_kind():
 def test_digit_like_characters_are_not_clear_non_digits():
     from digitglyph.data.sources import is_clear_non_digit
 
-    for label in ("O", "o", "l", "I", "|", "Z", "S", "b", "B", "g", "q", "/", "7", "0"):
+    for label in ("O", "o", "l", "I", "|", "Z", "S", "b", "B", "g", "q", "/", ".", "\\@", "7", "0"):
         assert not is_clear_non_digit(label)
     for label in ("x", "+", "^", "e", "?", "-", "A", "#"):
         assert is_clear_non_digit(label)
@@ -378,3 +378,15 @@ def test_a_smoke_training_run_mixes_pen_digits_and_non_digits(pen_dir, mnist_dir
     assert metrics["sources"]["test/mnist"]["count"] == 10000
     assert metrics["sources"]["test/pen_digits"]["count"] == 4
     assert set(metrics["sources"]["test/non_digits"]["by_source"]) >= {"generated/scribble", "generated/dot"}
+
+
+def test_a_single_straight_stroke_labelled_4_is_a_fragment_but_real_digits_are_not():
+    from digitglyph.data.sources import is_stroke_fragment
+
+    line = [np.array([[100.0, 10.0], [102.0, 60.0], [101.0, 120.0]])]
+    open_four = [np.array([[60.0, 10.0], [20.0, 80.0], [90.0, 80.0], [80.0, 40.0], [80.0, 140.0]])]
+    assert is_stroke_fragment(line, "4") and is_stroke_fragment(line, "0")
+    assert not is_stroke_fragment(line, "1") and not is_stroke_fragment(line, "7")  # a 1 is one straight stroke
+    assert not is_stroke_fragment(open_four, "4")  # an open 4 drawn in one stroke
+    assert not is_stroke_fragment([line[0], line[0] + 40], "4")  # two strokes
+    assert not is_stroke_fragment(line, "x")  # not a digit label

@@ -48,6 +48,7 @@ DIGIT_LIKE = {
     "9": "g q",
 }
 DIGIT_LIKE_LABELS = frozenset(label for labels in DIGIT_LIKE.values() for label in labels.split())
+STRAIGHT_STROKE_TOLERANCE = 0.12  # a stroke is straight when no point is further than this share of its length
 GENERATED_KINDS = ("scribble", "zigzag", "crossed_out", "side_by_side", "dot", "tick", "blob")
 
 
@@ -58,6 +59,23 @@ def is_digit(label: str) -> bool:
 def is_clear_non_digit(label: str) -> bool:
     """Neither a digit nor a digit-like character (a few UNIPEN "digits" are labelled as letters: by label)."""
     return not is_digit(label) and label not in DIGIT_LIKE_LABELS
+
+
+def is_stroke_fragment(strokes, label: str) -> bool:
+    """A "digit" that no one could read as its label: one straight stroke labelled 0, 2-6, 8 or 9.
+
+    UNIPEN's site ``ibm`` labels each stroke of some two-stroke 4s as a "4" of its own (a vertical line, a
+    horizontal line, a diagonal).  Benchmarks report accuracy with and without them; nothing is tuned to them.
+    """
+    if not is_digit(label) or label in "17" or len(strokes) != 1:
+        return False
+    points = np.asarray(strokes[0], dtype=float)[:, :2]
+    chord = points[-1] - points[0]
+    length = float(np.hypot(*chord))
+    if length == 0:
+        return False
+    offsets = np.abs(chord[0] * (points[:, 1] - points[0, 1]) - chord[1] * (points[:, 0] - points[0, 0])) / length
+    return bool(offsets.max() < STRAIGHT_STROKE_TOLERANCE * length)
 
 
 def _digits_and_non_digits(characters, splits, split: str):
