@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from digitglyph import answers
+from digitglyph.app import answer_of
 from digitglyph.browser import AppPage, VoilaServer
 from digitglyph.corrections import CorrectionStore
 from digitglyph.strokes import drawn_digits, render_strokes
@@ -46,10 +48,12 @@ def expected_prediction(recognizer, strokes, brush_width=20):
 
 
 def assert_page_shows(page: AppPage, expected) -> None:
+    """The page shows ``predict_canvas``'s answer in the one wording (a digit, "not sure", "not a digit", "draw a
+    digit") and its ten digit probabilities."""
+    head, detail = answers.wording(answer_of(expected))
     shown = page.text()
-    assert shown[0] == (str(expected.digit) if expected.status == "ok" else "?"), shown
-    if expected.status == "empty":
-        assert "draw a digit" in shown
+    assert shown.splitlines()[0].strip() == head and detail in shown, (shown, head, detail)
+    assert shown[0] == {"ok": str(expected.digit), "not_a_digit": "✗"}.get(expected.status, "?"), shown
     np.testing.assert_allclose(page.probabilities(), expected.probabilities, atol=1e-5)
 
 
