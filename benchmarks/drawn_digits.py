@@ -19,8 +19,7 @@ from tqdm import tqdm
 
 from digitglyph import Recognizer
 from digitglyph.data import load_mnist
-from digitglyph.data.pen import load_pen_characters, writer_splits
-from digitglyph.data.sources import EVALUATION_STYLE, is_digit, is_stroke_fragment
+from digitglyph.data.sources import EVALUATION_STYLE, is_digit, is_stroke_fragment, pen_sources
 from digitglyph.strokes import DrawingStyle, drawn_digits, on_app_canvas
 
 SITE_MINIMUM = 50  # sites with at least this many held-out digits are judged on their own
@@ -28,14 +27,14 @@ TARGETS = {"all": 0.99, "site": 0.97}
 
 
 def held_out_pen_digits(recognizer, split: str):
-    characters = load_pen_characters()
-    splits = writer_splits(characters)  # the split every run uses
+    characters, splits, _ = pen_sources()  # the writer split every run uses
     chosen = [i for i in np.flatnonzero(splits == split) if is_digit(characters.labels[i])]
     style = DrawingStyle(**EVALUATION_STYLE)
     rows = []
     for index in tqdm(chosen, desc=f"{split} writers' pen digits"):
-        prediction = recognizer.predict_canvas(on_app_canvas(characters.strokes(index), style))
-        fragment = is_stroke_fragment(characters.strokes(index), characters.labels[index])
+        strokes = characters.strokes(index)
+        prediction = recognizer.predict_canvas(on_app_canvas(strokes, style))
+        fragment = is_stroke_fragment(strokes, characters.labels[index])
         rows.append((characters.sources[index], int(characters.labels[index]), prediction, fragment))
     return rows
 

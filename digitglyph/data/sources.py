@@ -32,7 +32,7 @@ from .mnist import default_data_dir, load_mnist, train_validation_split
 
 NOT_A_DIGIT = 10
 RENDER_VERSION = 1  # bump when anything that decides the renders changes (pen.WRITER_SPLIT_SEED included;
-# DIGIT_LIKE, which decides the non-digits, is part of every render's cache key)
+# DIGIT_LIKE, which decides the non-digits, is part of every render's cache key: _render_cache_file)
 EVALUATION_STYLE = {"size": 180.0, "brush": 20.0, "device": "pen"}  # the default brush, a digit of usual size
 
 # Letters and symbols that people write so that they can look exactly like a digit once scaled to 20x20:
@@ -223,8 +223,11 @@ def _rotate(points: np.ndarray, angle: float) -> np.ndarray:
 # -- the pen sources of a run ----------------------------------------------------------------------------
 
 
-def _cache_file(*parts) -> Path:
-    key = hashlib.sha256(" ".join(str(p) for p in parts).encode()).hexdigest()[:16]
+def _render_cache_file(kind: str, checksums, *parts) -> Path:
+    """Where renders of ``kind`` are cached: named by everything that decides them (the render version, the
+    digit-like characters, the sources' checksums, then ``parts``)."""
+    key_parts = (kind, RENDER_VERSION, sorted(DIGIT_LIKE_LABELS), checksums, *parts)
+    key = hashlib.sha256(" ".join(str(p) for p in key_parts).encode()).hexdigest()[:16]
     return default_data_dir().parent / "pen-cache" / f"rendered-{key}.npz"
 
 
@@ -281,17 +284,7 @@ def evaluation_sets(split: str, pen_dir=None, generated: int = 1400) -> dict:
         return {"images": images, "kinds": np.asarray(kinds, str)}
 
     arrays = _cached(
-        _cache_file(
-            "evaluation",
-            RENDER_VERSION,
-            sorted(DIGIT_LIKE_LABELS),
-            checksums,
-            split,
-            seed,
-            generated,
-            sorted(EVALUATION_STYLE.items()),
-        ),
-        make,
+        _render_cache_file("evaluation", checksums, split, seed, generated, sorted(EVALUATION_STYLE.items())), make
     )
     images, kinds = arrays["images"], arrays["kinds"]
     pen_digits = Evaluation(
@@ -331,10 +324,7 @@ def training_pen_images(pen_dir, seed: int, variants: int, non_digit_slots: int)
         )
         return {"digits": digit_images.reshape(len(digits), variants, 28, 28), "others": other_images}
 
-    arrays = _cached(
-        _cache_file("training", RENDER_VERSION, sorted(DIGIT_LIKE_LABELS), checksums, seed, variants, non_digit_slots),
-        make,
-    )
+    arrays = _cached(_render_cache_file("training", checksums, seed, variants, non_digit_slots), make)
     return arrays["digits"], characters.labels[digits].astype(np.int64), arrays["others"]
 
 
