@@ -41,8 +41,9 @@ import psutil
 
 from digitglyph import answers
 from digitglyph.app import CANVAS_SIZE, DEFAULT_BRUSH, answer_of
-from digitglyph.browser import CHROMIUM, CHROMIUM_ARGS, AppPage, VoilaServer
+from digitglyph.browser import CHROMIUM, CHROMIUM_ARGS, POLL_MS, RECOGNITION_SHOWN, AppPage, VoilaServer
 from digitglyph.recognizer import Recognizer
+from digitglyph.serve import FRONTENDS, wait_for_pool
 from digitglyph.strokes import drawn_digits, render_strokes
 
 READY_TARGET_S = 30.0
@@ -71,11 +72,6 @@ RECOGNITION_COUNT = """() => {
     const view = document.querySelector('.digitglyph-prediction');
     const match = view && view.innerText.match(/#(\\d+)/);
     return match ? Number(match[1]) : 0;
-}"""
-RECOGNITION_REACHED = """number => {
-    const view = document.querySelector('.digitglyph-prediction');
-    const match = view && view.innerText.match(/#(\\d+)/);
-    return match && Number(match[1]) >= number;
 }"""
 CANVAS_RECT = """canvas => {
     const rect = canvas.getBoundingClientRect();
@@ -133,18 +129,8 @@ def as_kernel_keeps(points) -> list[tuple[float, float]]:
 
 
 async def wait_for_recognition(page, number: int, timeout_ms: int) -> None:
-    await page.wait_for_function(RECOGNITION_REACHED, arg=number, timeout=timeout_ms)
-
-
-async def updated_probabilities(page, before: list, timeout_s: float = 10.0) -> list:
-    """The probability bars once they differ from ``before``: the kernel updates them right after the
-    prediction text, in a message of their own."""
-    deadline = time.perf_counter() + timeout_s
-    while True:
-        probabilities = await page.eval_on_selector_all(".digitglyph-bar", PROBABILITIES)
-        if probabilities != before or time.perf_counter() > deadline:
-            return probabilities
-        await asyncio.sleep(0.02)
+    """Until the page shows recognition ``number``: its text and its probability bars (browser.RECOGNITION_SHOWN)."""
+    await page.wait_for_function(RECOGNITION_SHOWN, arg=number, timeout=timeout_ms, polling=POLL_MS)
 
 
 async def draw_stroke(page, client_points, seconds: float) -> None:
@@ -181,13 +167,12 @@ async def run_session(
                 seconds = rng.uniform(*STROKE_SECONDS)
                 client, points = AppPage.pointer_positions(pace_points(stroke, seconds), rect)
                 count = await page.evaluate(RECOGNITION_COUNT)
-                before = await page.eval_on_selector_all(".digitglyph-bar", PROBABILITIES)
                 await draw_stroke(page, client, seconds)
                 released = time.perf_counter()
                 received.append(as_kernel_keeps(points))
                 await wait_for_recognition(page, count + 1, ANSWER_TIMEOUT_MS)
                 text = (await page.locator(".digitglyph-prediction").inner_text()).strip()
-                probabilities = await updated_probabilities(page, before)
+                probabilities = await page.eval_on_selector_all(".digitglyph-bar", PROBABILITIES)
                 session.answers.append(Answer([list(s) for s in received], text, probabilities))
                 await asyncio.sleep(max(0.0, rng.uniform(*PEN_LIFT_SECONDS) - (time.perf_counter() - released)))
             await asyncio.sleep(rng.uniform(*READING_SECONDS))
@@ -234,26 +219,49 @@ def server_memory(server: VoilaServer) -> tuple[list[tuple[float, float]], float
 
 
 def cpu_seconds(server: VoilaServer) -> dict[str, float]:
-    """CPU seconds so far (user + system) of the browser (Chromium under this process), the server and its kernels."""
-    totals = {"browser": 0.0, "server": 0.0, "kernels": 0.0}
+    """CPU seconds so far (user + system) of the browser (Chromium under this process), Playwright's driver (the
+    simulated people), the server, its kernels, and the whole machine."""
+    totals = {"browser": 0.0, "driver": 0.0, "server": 0.0, "kernels": 0.0}
     root = psutil.Process(server.process.pid)
+    mine = psutil.Process().children(recursive=True)
     groups = [("server", [root]), ("kernels", root.children(recursive=True))]
-    groups.append(("browser", [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]))
+    groups.append(("browser", [p for p in mine if "chrom" in p.name().lower()]))
+    groups.append(("driver", [p for p in mine if p.name().lower() == "node"]))
     for name, processes in groups:
         for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 times = process.cpu_times()
                 totals[name] += times.user + times.system
+    machine = psutil.cpu_times()
+    totals["machine"] = machine.user + machine.nice + machine.system + machine.irq + machine.softirq
     return totals
 
 
-async def cpu_while_opening(server: VoilaServer, sessions: list) -> dict[str, float]:
-    """CPU seconds (by :func:`cpu_seconds`) and wall seconds from now until every session is ready or failed."""
+def cpu_line(cpu: dict, what: str) -> str:
+    """One line: where the CPU went during ``what`` (``cpu`` holds differences of :func:`cpu_seconds`)."""
+    other = cpu["machine"] - sum(cpu[name] for name in ("browser", "driver", "server", "kernels"))
+    return (
+        f"CPU while {what} ({cpu['wall']:.1f} s, {psutil.cpu_count()} cores, {cpu['machine']:.1f} CPU-s in all): "
+        f"browser {cpu['browser']:.1f} s, Playwright driver {cpu['driver']:.1f} s, server {cpu['server']:.1f} s, "
+        f"kernels {cpu['kernels']:.1f} s, rest of the machine {max(other, 0.0):.1f} s"
+    )
+
+
+async def cpu_while_running(server: VoilaServer, sessions: list, tasks: list) -> tuple[dict, dict]:
+    """CPU seconds (by :func:`cpu_seconds`) and wall seconds from now until every session is ready or failed
+    (the pages opening), then until every session has finished (the drawing)."""
+
+    def difference(before, after, started):
+        return {**{name: after[name] - before[name] for name in after}, "wall": time.perf_counter() - started}
+
     before, started = cpu_seconds(server), time.perf_counter()
     while not all(s.ready_s is not None or s.failure is not None for s in sessions):
         await asyncio.sleep(0.25)
-    after = cpu_seconds(server)
-    return {**{name: after[name] - before[name] for name in after}, "wall": time.perf_counter() - started}
+    ready, ready_at = cpu_seconds(server), time.perf_counter()
+    opening = difference(before, ready, started)
+    while not all(task.done() for task in tasks):
+        await asyncio.sleep(0.25)
+    return opening, difference(ready, cpu_seconds(server), ready_at)
 
 
 # -- one N ------------------------------------------------------------------------------------
@@ -279,29 +287,40 @@ def answer_mismatch(recognizer: Recognizer, answer: Answer) -> str | None:
     return None
 
 
-async def measure(browser, count: int, digits_each: int, seed: int, serve_options: dict, ready_timeout_ms: int) -> dict:
-    """A fresh server, ``count`` sessions opened at once; returns the figures."""
+async def measure(
+    browser, count: int, digits_each: int, seed: int, serve_options: dict, ready_timeout_ms: int, at_launch: bool
+) -> dict:
+    """A fresh server with a pool sized for the class (``count``, unless ``serve_options`` name one), ``count``
+    sessions opened at once once the pool is warm (or, ``at_launch``, as soon as the server answers); the figures."""
     digits = drawn_digits(count * digits_each, seed=seed + count, canvas_size=CANVAS_SIZE, brush_range=(1 / 14, 1 / 14))
+    options = {"pool": count, **serve_options}
     with tempfile.TemporaryDirectory() as directory:
-        server = VoilaServer(Path(directory), max_sessions=count + 8, **serve_options)
+        server = VoilaServer(Path(directory), max_sessions=count + 8, **options)
         launched = time.perf_counter()
         server.start()
         answered_s = time.perf_counter() - launched
+        warm_s = None
+        if not at_launch:
+            await asyncio.to_thread(wait_for_pool, server.port)
+            warm_s = time.perf_counter() - launched
         try:
             sessions = [Session(number) for number in range(1, count + 1)]
             before = set(browser.contexts)
             tasks = [
-                run_session(
-                    browser,
-                    server.url,
-                    session,
-                    digits[index * digits_each : (index + 1) * digits_each],
-                    random.Random(seed * 1000 + index),
-                    ready_timeout_ms,
+                asyncio.ensure_future(
+                    run_session(
+                        browser,
+                        server.url,
+                        session,
+                        digits[index * digits_each : (index + 1) * digits_each],
+                        random.Random(seed * 1000 + index),
+                        ready_timeout_ms,
+                    )
                 )
                 for index, session in enumerate(sessions)
             ]
-            *_, opening = await asyncio.gather(*tasks, cpu_while_opening(server, sessions))
+            opening, drawing = await cpu_while_running(server, sessions, tasks)
+            await asyncio.gather(*tasks)
             kernels, total_rss, total_pss = server_memory(server)  # every session still open
             if any(session.failure for session in sessions):
                 print(f"server log (tail) for N = {count}:\n{server.log()[-3000:]}")
@@ -312,11 +331,14 @@ async def measure(browser, count: int, digits_each: int, seed: int, serve_option
         "count": count,
         "sessions": sessions,
         "server_answers_s": answered_s,
+        "pool": options["pool"],
+        "pool_warm_s": warm_s,
         "cold_start_s": answered_s + min((s.ready_s for s in sessions if s.ready_s is not None), default=np.nan),
         "kernels": kernels,
         "total_rss": total_rss,
         "total_pss": total_pss,
         "opening_cpu": opening,
+        "drawing_cpu": drawing,
     }
 
 
@@ -331,11 +353,17 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
     failed = sum(len(s.failed_requests) for s in sessions)
     errors = sum(len(s.errors) for s in sessions)
     kernels = figures["kernels"]
-    print(f"\n== N = {count} sessions opened at once on a fresh server ==")
-    print(
-        f"cold start: server process launched -> answering HTTP {figures['server_answers_s']:.1f} s, "
-        f"-> first ready canvas {figures['cold_start_s']:.1f} s"
-    )
+    print(f"\n== N = {count} sessions opened at once on a fresh server (pool of {figures['pool']}) ==")
+    if figures["pool_warm_s"] is None:
+        print(
+            f"opened at launch: server process launched -> answering HTTP {figures['server_answers_s']:.1f} s, "
+            f"-> first ready canvas (cold start) {figures['cold_start_s']:.1f} s"
+        )
+    else:
+        print(
+            f"server process launched -> answering HTTP {figures['server_answers_s']:.1f} s, -> pool of "
+            f"{figures['pool']} warm {figures['pool_warm_s']:.1f} s; then the {count} sessions opened"
+        )
     if ready:
         print(
             f"page opened -> ready canvas: p50 {statistics.median(ready):.1f} s, max {max(ready):.1f} s "
@@ -358,11 +386,8 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
                 f"  session {session.number}: {session.failure or 'completed'}; "
                 f"failed requests {session.failed_requests[:2]}; errors {session.errors[:2]}"
             )
-    cpu = figures["opening_cpu"]
-    print(
-        f"CPU while the pages opened ({cpu['wall']:.1f} s, {psutil.cpu_count()} cores): browser {cpu['browser']:.1f} s "
-        f"({cpu['browser'] / count:.1f} s a page), server {cpu['server']:.1f} s, kernels {cpu['kernels']:.1f} s"
-    )
+    print(cpu_line(figures["opening_cpu"], "the pages opened"))
+    print(cpu_line(figures["drawing_cpu"], "the people drew, after the last page was ready"))
     if kernels:
         rss, pss = [k[0] for k in kernels], [k[1] for k in kernels]
         print(
@@ -421,7 +446,7 @@ def print_targets(results: dict[int, dict]) -> bool:
 
 
 async def run(
-    counts: list[int], digits_each: int, seed: int, serve_options: dict, ready_timeout_ms: int
+    counts: list[int], digits_each: int, seed: int, serve_options: dict, ready_timeout_ms: int, at_launch: bool
 ) -> dict[int, dict]:
     from playwright.async_api import async_playwright
 
@@ -430,7 +455,9 @@ async def run(
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             for count in counts:
-                figures[count] = await measure(browser, count, digits_each, seed, serve_options, ready_timeout_ms)
+                figures[count] = await measure(
+                    browser, count, digits_each, seed, serve_options, ready_timeout_ms, at_launch
+                )
         finally:
             await browser.close()
     return figures
@@ -457,6 +484,17 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--cull-after", type=int, default=None, help="the server's --cull-after in seconds (default: the server's)"
     )
+    parser.add_argument(
+        "--pool", type=int, default=None, help="the server's --pool (default: sized for the class, N for N sessions)"
+    )
+    parser.add_argument(
+        "--at-launch",
+        action="store_true",
+        help="open the sessions as soon as the server answers (the default waits until its pool is warm)",
+    )
+    parser.add_argument(
+        "--frontend", choices=sorted(FRONTENDS), default=None, help="the server's --frontend (default: the server's)"
+    )
     args = parser.parse_args(argv)
     if args.digits < 1:
         parser.error("--digits must be at least 1")
@@ -465,8 +503,12 @@ def main(argv=None) -> int:
         f"model {recognizer.version}; {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 1e9:.0f} GB, "
         f"load average {psutil.getloadavg()[0]:.1f}; {args.digits} digits per session"
     )
-    serve_options = {} if args.cull_after is None else {"cull_after": args.cull_after}
-    figures = asyncio.run(run(args.sessions, args.digits, args.seed, serve_options, args.ready_timeout * 1000))
+    options = {"cull_after": args.cull_after, "pool": args.pool, "frontend": args.frontend}
+    serve_options = {name: value for name, value in options.items() if value is not None}
+    print(f"server options: {serve_options or 'the defaults'}")
+    figures = asyncio.run(
+        run(args.sessions, args.digits, args.seed, serve_options, args.ready_timeout * 1000, args.at_launch)
+    )
     results = {count: report(figure, recognizer) for count, figure in figures.items()}
     return 0 if print_targets(results) else 1
 

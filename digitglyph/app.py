@@ -20,8 +20,9 @@ Stable hooks (CSS classes) for tests and tools:
 ``digitglyph-prediction``      text starts with the digit, or ``?`` ("not sure", "draw a
                                digit"); it ends with ``#N``, the recognition counter, so it
                                changes on every recognition
-``digitglyph-probabilities``   ten ``digitglyph-bar`` rows with ``data-digit`` and
-                               ``data-probability``
+``digitglyph-probabilities``   ten ``digitglyph-bar`` rows with ``data-digit``,
+                               ``data-probability`` and ``data-recognition`` (the counter N
+                               of the recognition they show: they arrive in a message of their own)
 ``digitglyph-model-input``     the 28x28 model input (PNG, upscaled 5x, nearest)
 ``digitglyph-brush``           brush width slider (canvas pixels)
 ``digitglyph-undo``            undo the last stroke
@@ -35,6 +36,13 @@ Stable hooks (CSS classes) for tests and tools:
 =============================  ==========================================================
 
 The answer is worded by :func:`digitglyph.answers.wording`, as on the web page.
+
+Two pages speak to this kernel (``digitglyph.serve --frontend``): Voila's JupyterLab frontend sends one
+ipycanvas ``mouse_move`` per pointer move and the kernel draws each segment back; the light page
+(``share/jupyter/voila/templates/digitglyph/static/digitglyph-widgets.js``) inks the stroke itself and sends the
+moves in batches (``{"event": "pointer_moves", "points": [[x, y], ...]}``, at most :data:`MAX_POINTS_PER_MESSAGE`),
+so a stroke costs the server a few messages instead of two per move.  Either way the kernel keeps every point
+and redraws the canvas from the strokes when the stroke ends.
 
 The page can only send pointer positions, button clicks and widget values; nothing it sends is
 executed (Voila itself refuses execute requests from the page), pointer positions are clipped to
@@ -60,6 +68,7 @@ BRUSH_RANGE = (CANVAS_SIZE // 28, CANVAS_SIZE // 8)  # canvas pixels, at CANVAS_
 MODEL_INPUT_ZOOM = 5
 MAX_STROKES = 200
 MAX_POINTS_PER_STROKE = 5000
+MAX_POINTS_PER_MESSAGE = 256  # a batch of pointer moves from the light page; a longer one is ignored
 STYLE = """<style>
 .digitglyph-canvas { touch-action: none; cursor: crosshair; border: 0; padding: 0; background: #fff; }
 .digitglyph-pad { border: 2px solid #888; border-radius: 4px; width: fit-content; }
@@ -159,13 +168,14 @@ def prediction_html(prediction, counter: int) -> str:
     )
 
 
-def probabilities_html(prediction) -> str:
+def probabilities_html(prediction, counter: int) -> str:
     top = prediction.best_guess
     rows = []
     for digit, probability in enumerate(prediction.probabilities):
         classes = "digitglyph-bar top" if digit == top else "digitglyph-bar"
         rows.append(
-            f'<div class="{classes}" data-digit="{digit}" data-probability="{probability:.6f}">'
+            f'<div class="{classes}" data-digit="{digit}" data-probability="{probability:.6f}" '
+            f'data-recognition="{counter}">'
             f'<span>{digit}</span><div class="track"><div class="fill" style="width:{probability:.1%}">'
             f"</div></div><span>{probability:6.1%}</span></div>"
         )
@@ -260,6 +270,7 @@ class DrawingApp:
         canvas.on_touch_move(lambda touches: touches and self.pointer_move(*touches[0]))
         canvas.on_touch_end(lambda touches: self.pointer_up())
         canvas.on_touch_cancel(lambda touches: self.pointer_up())
+        canvas.on_msg(self._page_message)  # the light page's batched moves (ipycanvas ignores the event)
         self.brush.observe(lambda change: self.check_brush(), names=["value", "min", "max"])
 
     def _layout(self):
@@ -301,6 +312,22 @@ class DrawingApp:
         if previous is not None:
             self.canvas.stroke_line(*previous, *self.sketch.strokes[-1][-1])
 
+    def pointer_moves(self, points) -> int:
+        """A batch of pointer moves from the light page, which has inked them already: kept, not drawn back.
+        Returns how many points were added; a batch that is not a list of at most MAX_POINTS_PER_MESSAGE
+        ``[x, y]`` pairs adds nothing."""
+        if not isinstance(points, list) or len(points) > MAX_POINTS_PER_MESSAGE:
+            return 0
+        added = 0
+        for point in points:
+            if isinstance(point, (list, tuple)) and len(point) == 2 and self.sketch.extend(*point) is not None:
+                added += 1
+        return added
+
+    def _page_message(self, _widget, content, _buffers) -> None:
+        if isinstance(content, dict) and content.get("event") == "pointer_moves":
+            self.pointer_moves(content.get("points"))
+
     def pointer_up(self, x=None, y=None) -> None:
         if x is not None:
             self.pointer_move(x, y)
@@ -331,7 +358,7 @@ class DrawingApp:
         self.prediction = self.recognizer.predict_canvas(self.image)
         self.recognitions += 1
         self.prediction_view.value = prediction_html(self.prediction, self.recognitions)
-        self.probabilities_view.value = probabilities_html(self.prediction)
+        self.probabilities_view.value = probabilities_html(self.prediction, self.recognitions)
         self.model_input_view.value = model_input_png(self.prediction.model_input)
         return self.prediction
 

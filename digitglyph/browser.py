@@ -46,6 +46,16 @@ CHROMIUM_ARGS = [
 PAGE_TIMEOUT_MS = 240_000  # a fresh kernel starting on 2 busy cores can take a while
 RECOGNITION_TIMEOUT_MS = 30_000
 LOCAL_HOSTS = ("127.0.0.1", None)  # None: data: and blob: URLs
+# The page shows recognition ``number`` (or a later one) in full: the prediction text ends with ``#N`` and the ten
+# probability bars, which arrive in a message of their own, carry the same N (``data-recognition``).
+RECOGNITION_SHOWN = """number => {
+    const view = document.querySelector('.digitglyph-prediction');
+    const match = view && view.innerText.match(/#(\\d+)/);
+    const bars = [...document.querySelectorAll('.digitglyph-bar')];
+    return Boolean(match) && Number(match[1]) >= number && bars.length === 10
+        && bars.every(bar => bar.dataset.recognition === match[1]);
+}"""
+POLL_MS = 50  # how often a wait checks the page (Playwright's default, every animation frame, costs a busy browser)
 CSP_RECORDER = """window.digitglyphCspViolations = [];
 document.addEventListener('securitypolicyviolation',
     event => window.digitglyphCspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));"""
@@ -210,11 +220,20 @@ class VoilaServer:
 class AppPage:
     """One browser session of the Voila app, recording every request, failure and console error."""
 
-    def __init__(self, browser, url: str, wait: bool = True, record_kernel_messages: bool = False, **context_options):
+    def __init__(
+        self,
+        browser,
+        url: str,
+        wait: bool = True,
+        record_kernel_messages: bool = False,
+        before_open=None,
+        **context_options,
+    ):
         """Open the app; with ``wait=False`` return once the page starts arriving (then call ``wait_until_ready``).
 
         With ``record_kernel_messages``, every message the page receives from its kernel is kept in
-        ``kernel_messages`` (see :meth:`widget_states`).
+        ``kernel_messages`` (see :meth:`widget_states`).  ``before_open(page)`` is called before the page
+        opens the URL (for example to route its websocket).
         """
         self.context = browser.new_context(**context_options)
         self.page = page = self.context.new_page()
@@ -228,6 +247,8 @@ class AppPage:
         page.on("requestfailed", lambda request: self.failed_requests.append(f"{request.url}: {request.failure}"))
         page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        if before_open is not None:
+            before_open(page)
         self.started = time.perf_counter()
         # the page's HTTP response (``.status``)
         self.response = page.goto(url, timeout=PAGE_TIMEOUT_MS, wait_until="load" if wait else "commit")
@@ -258,15 +279,8 @@ class AppPage:
         return int(re.search(r"#(\d+)", self.text()).group(1))
 
     def wait_for_recognition(self, number: int, timeout_ms: int = RECOGNITION_TIMEOUT_MS) -> None:
-        self.page.wait_for_function(
-            """number => {
-                 const view = document.querySelector('.digitglyph-prediction');
-                 const match = view && view.innerText.match(/#(\\d+)/);
-                 return match && Number(match[1]) >= number;
-               }""",
-            arg=number,
-            timeout=timeout_ms,
-        )
+        """Wait until the page shows recognition ``number`` or a later one, text and probabilities alike."""
+        self.page.wait_for_function(RECOGNITION_SHOWN, arg=number, timeout=timeout_ms, polling=POLL_MS)
 
     def csp_violations(self) -> list[str]:
         """Every Content-Security-Policy violation on the page since it opened ("directive blocked-URI")."""

@@ -12,7 +12,11 @@ Voila 0.5 in this process, hardened for a shared machine:
   The accounting is exact, even for visitors arriving at the same moment (:class:`BoundedKernelManager`).
 * **A pool** of ``--pool`` kernels that have already run the notebook (Voila's preheated kernels), so a
   visitor gets a ready page at once; the pool comes on top of the cap, so at most
-  ``max_sessions + pool`` kernels run.  Taken kernels are replaced one second later.
+  ``max_sessions + pool`` kernels run.  A taken kernel is replaced :data:`REFILL_AFTER_S` later, once a
+  class's arrival is over, so that warming kernels does not slow the people who just came in.  The pool warms
+  :data:`POOL_WARMING` kernel at a time (start and run the notebook), so that filling it never takes more
+  than one core from the people drawing; ``GET /digitglyph/status`` says how many are ready
+  (:meth:`BoundedKernelManager.status`, :func:`wait_for_pool`).  Size it to the class: see the README.
 * **Culling**: a page that is closed shuts its kernel down at once (Voila's page does that on
   ``beforeunload``); a kernel whose page vanished without saying so (crash, lost network, a bare HTTP
   request) is shut down after ``--cull-after`` seconds with no connection and no activity.  A kernel whose
@@ -35,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import contextvars
 import ipaddress
+import json
 import os
 import subprocess
 import sys
@@ -69,8 +75,15 @@ DEFAULT_MAX_SESSIONS = 40
 DEFAULT_POOL = 8
 DEFAULT_CULL_AFTER_S = 60
 DEFAULT_CONNECT_GRACE_S = 300
+# The page's frontend: "light" (templates/digitglyph: the app's widgets in one small script) or "lab" (Voila's
+# JupyterLab frontend, templates/digitglyph-lab: 5 MB of JavaScript, any widget library).
+FRONTENDS = {"light": "digitglyph", "lab": "digitglyph-lab"}
+DEFAULT_FRONTEND = "light"
 CULL_INTERVAL_S = 10
 RETRY_AFTER_S = 30
+POOL_WARMING = 1  # pool kernels started and warmed at a time
+REFILL_AFTER_S = 30  # a taken pool kernel is replaced this long after (Voila's fill_delay): people arriving first
+STATUS_PATH = "/digitglyph/status"
 IOPUB_TIMEOUT_S = 120  # how long the notebook's run waits for a cell's output (see voila_config)
 
 # What the page really loads: its own scripts, styles and fonts, widget styles set inline by the
@@ -151,6 +164,13 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         help="how long a page has to connect to its new kernel before the kernel is culled "
         f"(default {DEFAULT_CONNECT_GRACE_S}; never less than --cull-after)",
     )
+    parser.add_argument(
+        "--frontend",
+        choices=sorted(FRONTENDS),
+        default=DEFAULT_FRONTEND,
+        help="the page: 'light' (default; the app's widgets in one small script, for a class on one machine) "
+        "or 'lab' (Voila's full JupyterLab frontend)",
+    )
     args = parser.parse_args(argv)
     for name in ("max_sessions", "cull_after", "connect_grace"):
         if getattr(args, name) < 1:
@@ -202,6 +222,7 @@ def command(
     pool: int = DEFAULT_POOL,
     cull_after: int = DEFAULT_CULL_AFTER_S,
     connect_grace: int = DEFAULT_CONNECT_GRACE_S,
+    frontend: str = DEFAULT_FRONTEND,
 ) -> list[str]:
     """The command line that serves the app."""
     arguments = [
@@ -214,6 +235,7 @@ def command(
         f"--pool={pool}",
         f"--cull-after={cull_after}",
         f"--connect-grace={connect_grace}",
+        f"--frontend={frontend}",
     ]
     return arguments + [f"--allow-host={name}" for name in allow_hosts]
 
@@ -233,7 +255,7 @@ def start(
     """Start the server in the background (its own process group) and wait until it answers HTTP.
 
     ``options`` are :func:`command`'s (``allow_hosts``, ``max_sessions``, ``pool``, ``cull_after``,
-    ``connect_grace``).
+    ``connect_grace``, ``frontend``).
     """
     process = subprocess.Popen(
         command(port, host, **options),
@@ -257,6 +279,27 @@ def start(
     raise RuntimeError(f"the app's server did not answer on {host}:{port} within {START_TIMEOUT_S} s")
 
 
+def status(port: int, host: str = "127.0.0.1") -> dict:
+    """The server's ``/digitglyph/status``: ``{"pool": {"size", "ready"}, "sessions", "max_sessions"}``."""
+    with urllib.request.urlopen(f"http://{host}:{port}{STATUS_PATH}", timeout=10) as response:
+        return json.load(response)
+
+
+def wait_for_pool(port: int, host: str = "127.0.0.1", timeout_s: float = 600.0) -> dict:
+    """Wait until every kernel of the pool has run the notebook (a class can come in); returns the status."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        current = status(port, host)
+        if current["pool"]["ready"] >= current["pool"]["size"]:
+            return current
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the pool has {current['pool']['ready']} of {current['pool']['size']} kernels "
+                f"ready after {timeout_s:.0f} s"
+            )
+        time.sleep(0.5)
+
+
 def voila_config(args: argparse.Namespace) -> Config:
     """Voila's own settings for :class:`DigitGlyphVoila`."""
     config = Config()
@@ -265,7 +308,7 @@ def voila_config(args: argparse.Namespace) -> Config:
     )  # the port asked for, or an error: never another one silently
     config.DigitGlyphVoila.allowed_hosts = args.allowed_hosts
     config.VoilaConfiguration.update(
-        template="digitglyph",
+        template=FRONTENDS[args.frontend],
         theme="light",
         allow_template_override="NO",
         allow_theme_override="NO",
@@ -284,6 +327,7 @@ def voila_config(args: argparse.Namespace) -> Config:
         connect_grace=max(args.connect_grace, args.cull_after),
         cull_interval=min(CULL_INTERVAL_S, args.cull_after),
         cull_connected=False,
+        fill_delay=REFILL_AFTER_S,
     )  # an open page keeps its kernel
     return config
 
@@ -296,7 +340,7 @@ def main(argv=None) -> int:
     print(
         f"DigitGlyph drawing app: http://{'127.0.0.1' if args.host in WILDCARD_ADDRESSES else args.host}:"
         f"{args.port}/  (Ctrl-C stops it)\n  answers to hosts: {', '.join(args.allowed_hosts)}; "
-        f"at most {args.max_sessions} pages at once, {args.pool} kernels kept ready",
+        f"at most {args.max_sessions} pages at once, {args.pool} kernels kept ready, the {args.frontend} page",
         flush=True,
     )
     DigitGlyphVoila.launch_instance(argv=[str(NOTEBOOK)], config=voila_config(args))
@@ -381,7 +425,49 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         self.admissions: set[object] = set()  # admitted page requests whose kernel is not counted yet
         self.claims: dict[asyncio.Task, object] = {}  # pool task handed to a request before it started
         self.connected: set[str] = set()  # kernels whose page has connected at least once
+        self.warming = asyncio.Semaphore(POOL_WARMING)
+        self.closing = False  # the server is stopping: no kernel is started any more
         super().__init__(**kwargs)
+        if hasattr(self, "_initialize"):  # Voila's pool (its subclass), before it starts filling
+            self.pool_size = self.kernel_pools_config.get("default", {}).get("pool_size", 0)
+            self._initialize = self._one_at_a_time(self._initialize)
+            self._voila_fill, self.fill_if_needed = self.fill_if_needed, self._fill_to_target
+
+    def _one_at_a_time(self, initialize):
+        """Voila's pool warm-up (start a kernel, run the notebook in it), :data:`POOL_WARMING` at a time."""
+
+        async def warm(*args, **kwargs):
+            async with self.warming:
+                result = await initialize(*args, **kwargs)
+                with contextlib.suppress(Exception):  # a failed notebook run shows on the page that takes it
+                    await asyncio.shield(result["task"])
+                return result
+
+        return warm
+
+    def pool_target(self) -> int:
+        """How many kernels the pool should hold: ``--pool``, but never more than the places left under the cap
+        (a kernel nobody may take is only a cost)."""
+        return min(self.pool_size, max(0, self.max_sessions - self.sessions()))
+
+    def _fill_to_target(self, *args, **kwargs) -> None:
+        """Voila's ``fill_if_needed`` (called when a page takes a pool kernel), filling to :meth:`pool_target`."""
+        if self.closing:
+            return
+        config = self.kernel_pools_config.setdefault("default", {})
+        config["pool_size"] = self.pool_target()
+        try:
+            self._voila_fill(*args, **kwargs)
+        finally:
+            config["pool_size"] = self.pool_size
+
+    def status(self) -> dict:
+        """The pool (how many kernels it should hold now, how many have run the notebook) and the sessions, for
+        ``/digitglyph/status``."""
+        tasks = self.pool_tasks()
+        ready = sum(task.done() and not task.cancelled() and task.exception() is None for task in tasks)
+        size = self.pool_target() if hasattr(self, "pool_size") else 0
+        return {"pool": {"size": size, "ready": ready}, "sessions": self.sessions(), "max_sessions": self.max_sessions}
 
     def pool_tasks(self) -> set:
         return {task for pool in getattr(self, "_pools", {}).values() for task in pool}
@@ -449,11 +535,30 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         return await super().cull_kernel_if_idle(kernel_id)
 
     async def shutdown_kernel(self, kernel_id, *args, **kwargs):
+        was_session = kernel_id in self.started_by and self.started_by[kernel_id] not in self.pool_tasks()
         try:
             return await super().shutdown_kernel(kernel_id, *args, **kwargs)
         finally:
             self.started_by.pop(kernel_id, None)
             self.connected.discard(kernel_id)
+            if was_session and not self.closing and hasattr(self, "pool_size") and getattr(self, "notebook_path", None):
+                self.fill_if_needed(notebook_name=self.notebook_path)  # a place freed: the pool may grow back
+
+    async def shutdown_all(self, *args, **kwargs):
+        self.closing = True
+        return await super().shutdown_all(*args, **kwargs)
+
+
+class StatusHandler(tornado.web.RequestHandler):
+    """``GET /digitglyph/status``: :meth:`BoundedKernelManager.status` as JSON (is the pool warm for a class?)."""
+
+    def initialize(self, manager: BoundedKernelManager):
+        self.manager = manager
+
+    def get(self):
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(self.manager.status()))
 
 
 class PageHandler(TornadoVoilaHandler):
@@ -496,6 +601,7 @@ class DigitGlyphVoila(Voila):
         handlers = [
             (pattern, replacements.get(handler, handler), *rest) for pattern, handler, *rest in self.init_handlers()
         ]
+        handlers.insert(0, (STATUS_PATH, StatusHandler, {"manager": self.kernel_manager}))
         self.app.add_handlers(".*$", handlers)
         self.listen()
 

@@ -7,6 +7,8 @@ with its own corrections file.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -216,3 +218,64 @@ def test_a_correction_is_stored_and_survives_a_server_restart(server, browser, r
         page.assert_clean()
     finally:
         page.close()
+
+
+# -- the light page (the default) and Voila's JupyterLab frontend (--frontend lab) ---------------
+
+
+def test_the_light_page_loads_a_few_small_files_and_none_of_jupyterlab(server, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    loaded = []
+    page.on("requestfinished", lambda request: loaded.append((request.url, request.sizes()["responseBodySize"])))
+    try:
+        page.goto(server.url)
+        page.wait_for_selector(".digitglyph-canvas")
+        page.wait_for_load_state("networkidle")
+        names = [url.split("?")[0].rsplit("/", 1)[-1] for url, _ in loaded]
+        assert "digitglyph-widgets.js" in names and "voila.js" not in names, names
+        assert not [url for url, _ in loaded if "labextensions" in url], loaded
+        assert len(loaded) <= 5 and sum(size for _, size in loaded) < 100_000, loaded
+    finally:
+        context.close()
+
+
+def test_a_dropped_connection_reconnects_and_the_drawing_is_kept(server, browser, recognizer):
+    """The light page reconnects to its kernel (which kept the strokes) and the canvas is drawn again."""
+    routes = []
+
+    def proxy(socket_route):
+        socket_route.connect_to_server()
+        routes.append(socket_route)
+
+    page = AppPage(
+        browser, server.url, before_open=lambda page: page.route_web_socket(re.compile(r".*/channels.*"), proxy)
+    )
+    try:
+        first = page.draw_with_mouse([[(140.0, 40.0), (140.0, 240.0)]])
+        routes[0].close(code=1001, reason="the network went away")
+        page.page.wait_for_function("() => document.querySelector('.digitglyph-connection').hidden === false")
+        assert "Reconnecting" in page.text("digitglyph-connection")
+        page.page.wait_for_function("() => document.querySelector('.digitglyph-connection').hidden === true")
+        assert len(routes) == 2
+        page.page.wait_for_function(
+            "() => { const c = document.querySelector('.digitglyph-canvas');"
+            " return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some(v => v > 0); }"
+        )  # drawn again from the kernel's strokes
+        second = page.draw_with_mouse([[(90.0, 150.0), (190.0, 150.0)]])
+        assert_page_shows(page, expected_prediction(recognizer, first + second))
+        assert page.errors == [] and page.failed_requests == []
+    finally:
+        page.close()
+
+
+def test_the_lab_frontend_serves_the_same_app(browser, recognizer, digits, tmp_path):
+    with VoilaServer(tmp_path, frontend="lab", pool=1) as lab_server:
+        page = AppPage(browser, lab_server.url)
+        try:
+            assert page.page.locator("script[src*='voila.js']").count() == 1
+            received = page.draw_with_mouse(digits[0].strokes)
+            assert_page_shows(page, expected_prediction(recognizer, received))
+            page.assert_clean()
+        finally:
+            page.close()
