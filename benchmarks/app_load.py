@@ -1,25 +1,29 @@
 """The Voila drawing app under a class's load, measured in a real Chromium (not run in CI).
 
 For each N in ``--sessions`` (default 1, 8, 16, 32) a FRESH server is started (``python -m digitglyph.serve``
-through :class:`digitglyph.browser.VoilaServer`, the default pool, ``--max-sessions`` N + 8), and N browser
-sessions open the app at once (one Chromium, one context per session, driven concurrently by Playwright's
-async API).  Each session draws ``--digits`` pen-drawn MNIST digits (:func:`digitglyph.strokes.drawn_digits`)
+through :class:`digitglyph.browser.VoilaServer`, ``--max-sessions`` N + 8 and a pool sized for the class, N,
+as the README advises; ``--pool`` and ``--frontend`` override the server's settings).  Once the server says its
+pool is warm (``/digitglyph/status``; with ``--at-launch``, as soon as it answers), N browser sessions open the
+app at once (one Chromium, one context per session, driven concurrently by Playwright's async API).  Each session draws ``--digits`` pen-drawn MNIST digits (:func:`digitglyph.strokes.drawn_digits`)
 with real mouse events at a person's pace: a stroke takes 300-600 ms (a pointer move every ~16 ms), the pen
 lifts for 200-400 ms between strokes, the person reads the answer for 1-2 s, then clicks Clear.  Printed per N:
 
-* cold start: from launching the server process (no kernel started) to the first ready canvas;
+* the server's start: launch -> answering HTTP -> pool warm (with ``--at-launch``: launch -> first ready canvas,
+  the cold start);
 * time from opening the page to a ready canvas (the first recognition shown), p50 and max over sessions;
 * release-to-prediction latency measured in the page (``mouseup`` on the canvas to the change of the
   prediction text), p50 and p95 over every stroke of every session;
 * every answer (after every stroke) checked against ``Recognizer.load().predict_canvas`` on the strokes the
   kernel received, rendered with :func:`digitglyph.strokes.render_strokes` at the app's canvas size and brush;
-* CPU seconds spent while the sessions open (until every canvas is ready or has failed), by the browser, the
-  server and the kernels: on this one machine the browser's share is what 30 people's own computers would do;
+* CPU seconds spent while the sessions open (until every canvas is ready or has failed) and while they draw, by
+  the browser, Playwright's driver (the simulated people), the server, the kernels and the rest of the machine:
+  on this one machine the browser's share is what 30 people's own computers would do;
 * failed requests and page errors; kernel RSS and PSS (``/proc/PID/smaps_rollup``) per kernel; total server
   memory (the server process and all its kernels);
 * each figure against the issue-15 targets.
 
-    .venv/bin/python benchmarks/app_load.py [--sessions 1,8,16,32] [--digits 3] [--seed 5]
+    .venv/bin/python benchmarks/app_load.py [--sessions 1,8,16,32] [--digits 3] [--seed 5] [--pool P]
+        [--frontend light|lab] [--at-launch]
 
 Uses DIGITGLYPH_MODEL (default: models/model.keras) and a throw-away corrections file per server.
 """
@@ -226,7 +230,7 @@ def cpu_seconds(server: VoilaServer) -> dict[str, float]:
     mine = psutil.Process().children(recursive=True)
     groups = [("server", [root]), ("kernels", root.children(recursive=True))]
     groups.append(("browser", [p for p in mine if "chrom" in p.name().lower()]))
-    groups.append(("driver", [p for p in mine if p.name().lower() == "node"]))
+    groups.append(("driver", [p for p in mine if p.name().lower().startswith("node")]))
     for name, processes in groups:
         for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):

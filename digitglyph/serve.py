@@ -12,7 +12,7 @@ Voila 0.5 in this process, hardened for a shared machine:
   The accounting is exact, even for visitors arriving at the same moment (:class:`BoundedKernelManager`).
 * **A pool** of ``--pool`` kernels that have already run the notebook (Voila's preheated kernels), so a
   visitor gets a ready page at once; the pool comes on top of the cap, so at most
-  ``max_sessions + pool`` kernels run.  A taken kernel is replaced :data:`REFILL_AFTER_S` later, once a
+  ``max_sessions + pool`` kernels run.  A taken kernel is replaced ``--refill-after`` seconds later, once a
   class's arrival is over, so that warming kernels does not slow the people who just came in.  The pool warms
   :data:`POOL_WARMING` kernel at a time (start and run the notebook), so that filling it never takes more
   than one core from the people drawing; ``GET /digitglyph/status`` says how many are ready
@@ -23,8 +23,11 @@ Voila 0.5 in this process, hardened for a shared machine:
   page has not connected yet gets ``--connect-grace`` seconds (default 5 minutes): on a busy machine a page
   can take more than a minute to load, and culling its kernel then would leave it without a canvas.
   Kernels with an open page are never culled, however long their person thinks.
+* **A light page** by default (``--frontend light``, the ``digitglyph`` template): the app's widgets in one small
+  script (``digitglyph-widgets.js``, the widget protocol for the widgets the app uses) instead of Voila's 5 MB
+  JupyterLab frontend, which ``--frontend lab`` (the ``digitglyph-lab`` template) still serves.
 * **No overrides**: ``?template=`` and ``?theme=`` change nothing (Voila's overrides are off), so the
-  page is always the ``digitglyph`` template, which loads nothing from outside the server.
+  page is always the ``--frontend``'s template, which loads nothing from outside the server.
 * **Headers on every response**: a Content-Security-Policy allowing only what the page loads
   (:data:`CONTENT_SECURITY_POLICY`), ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy``.
 * **No freeze from a kernel websocket**: Voila 0.5.13's websocket handler hangs the whole server when a
@@ -82,7 +85,7 @@ DEFAULT_FRONTEND = "light"
 CULL_INTERVAL_S = 10
 RETRY_AFTER_S = 30
 POOL_WARMING = 1  # pool kernels started and warmed at a time
-REFILL_AFTER_S = 30  # a taken pool kernel is replaced this long after (Voila's fill_delay): people arriving first
+DEFAULT_REFILL_AFTER_S = 30  # a taken pool kernel is replaced this long after (Voila's fill_delay)
 STATUS_PATH = "/digitglyph/status"
 IOPUB_TIMEOUT_S = 120  # how long the notebook's run waits for a cell's output (see voila_config)
 
@@ -165,6 +168,14 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         f"(default {DEFAULT_CONNECT_GRACE_S}; never less than --cull-after)",
     )
     parser.add_argument(
+        "--refill-after",
+        type=int,
+        default=DEFAULT_REFILL_AFTER_S,
+        metavar="SECONDS",
+        help="replace a kernel taken from the pool this long after (default "
+        f"{DEFAULT_REFILL_AFTER_S}: the people arriving get the CPU first)",
+    )
+    parser.add_argument(
         "--frontend",
         choices=sorted(FRONTENDS),
         default=DEFAULT_FRONTEND,
@@ -172,7 +183,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         "or 'lab' (Voila's full JupyterLab frontend)",
     )
     args = parser.parse_args(argv)
-    for name in ("max_sessions", "cull_after", "connect_grace"):
+    for name in ("max_sessions", "cull_after", "connect_grace", "refill_after"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.pool < 0:
@@ -222,6 +233,7 @@ def command(
     pool: int = DEFAULT_POOL,
     cull_after: int = DEFAULT_CULL_AFTER_S,
     connect_grace: int = DEFAULT_CONNECT_GRACE_S,
+    refill_after: int = DEFAULT_REFILL_AFTER_S,
     frontend: str = DEFAULT_FRONTEND,
 ) -> list[str]:
     """The command line that serves the app."""
@@ -235,6 +247,7 @@ def command(
         f"--pool={pool}",
         f"--cull-after={cull_after}",
         f"--connect-grace={connect_grace}",
+        f"--refill-after={refill_after}",
         f"--frontend={frontend}",
     ]
     return arguments + [f"--allow-host={name}" for name in allow_hosts]
@@ -255,7 +268,7 @@ def start(
     """Start the server in the background (its own process group) and wait until it answers HTTP.
 
     ``options`` are :func:`command`'s (``allow_hosts``, ``max_sessions``, ``pool``, ``cull_after``,
-    ``connect_grace``, ``frontend``).
+    ``connect_grace``, ``refill_after``, ``frontend``).
     """
     process = subprocess.Popen(
         command(port, host, **options),
@@ -327,7 +340,7 @@ def voila_config(args: argparse.Namespace) -> Config:
         connect_grace=max(args.connect_grace, args.cull_after),
         cull_interval=min(CULL_INTERVAL_S, args.cull_after),
         cull_connected=False,
-        fill_delay=REFILL_AFTER_S,
+        fill_delay=args.refill_after,
     )  # an open page keeps its kernel
     return config
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import os
 import re
 import sqlite3
@@ -42,6 +43,7 @@ def server(tmp_path_factory):
         pool=POOL,
         cull_after=CULL_AFTER_S,
         connect_grace=CONNECT_GRACE_S,
+        refill_after=1,
         allow_hosts=("lab.example",),
     ) as server:
         yield server
@@ -156,6 +158,34 @@ def test_visitors_arriving_at_once_get_exactly_the_places_there_are(server):
         responses = await asyncio.gather(*[fetch(server, "/") for _ in range(MAX_SESSIONS + 3)])
         assert sorted(response.code for response in responses) == [200] * MAX_SESSIONS + [503] * 3
         await wait_until_gone(server, [kernel_of(response) for response in responses if response.code == 200])
+
+    run(replay())
+
+
+def test_the_status_shows_the_warm_pool_which_never_outgrows_the_places_left(server):
+    """/digitglyph/status says when the pool is warm; with every place taken the pool holds no kernel nobody may
+    take, and it warms again once a place frees."""
+
+    async def status():
+        return json.loads((await fetch(server, "/digitglyph/status")).body)
+
+    async def wait_for(condition, timeout_s=GONE_TIMEOUT_S):
+        deadline = time.monotonic() + timeout_s
+        while not condition(current := await status()):
+            assert time.monotonic() < deadline, current
+            await asyncio.sleep(0.5)
+        return current
+
+    async def replay():
+        rest = await wait_for(lambda current: current["pool"]["ready"] == POOL)
+        assert rest == {"pool": {"size": POOL, "ready": POOL}, "sessions": 0, "max_sessions": MAX_SESSIONS}
+        pages = [await fetch(server, "/") for _ in range(MAX_SESSIONS)]
+        assert [page.code for page in pages] == [200] * MAX_SESSIONS
+        await asyncio.sleep(3)  # past --refill-after: a refill would have started
+        full = await status()
+        assert full == {"pool": {"size": 0, "ready": 0}, "sessions": MAX_SESSIONS, "max_sessions": MAX_SESSIONS}
+        await wait_until_gone(server, [kernel_of(page) for page in pages])  # culled: they never connected
+        await wait_for(lambda current: current["pool"]["ready"] == POOL and current["sessions"] == 0)
 
     run(replay())
 
