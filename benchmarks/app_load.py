@@ -1,12 +1,13 @@
 """The Voila drawing app under a class's load, measured in a real Chromium (not run in CI).
 
 For each N in ``--sessions`` (default 1, 8, 16, 32) a FRESH server is started (``python -m digitglyph.serve``
-through :class:`digitglyph.browser.VoilaServer`, ``--max-sessions`` N + 8 and a pool sized for the class, N,
-as the README advises; ``--pool`` and ``--frontend`` override the server's settings).  Once the server says its
-pool is warm (``/digitglyph/status``; with ``--at-launch``, as soon as it answers), N browser sessions open the
-app at once (one Chromium, one context per session, driven concurrently by Playwright's async API).  Each session draws ``--digits`` pen-drawn MNIST digits (:func:`digitglyph.strokes.drawn_digits`)
-with real mouse events at a person's pace: a stroke takes 300-600 ms (a pointer move every ~16 ms), the pen
-lifts for 200-400 ms between strokes, the person reads the answer for 1-2 s, then clicks Clear.  Printed per N:
+through :class:`digitglyph.browser.VoilaServer`, ``--max-sessions`` N + 8 and a pool sized for the class, N, as the
+README advises; ``--pool`` and ``--frontend`` override the server's settings). Once the server says its pool is warm
+(``/digitglyph/status``; with ``--at-launch``, as soon as it answers), N browser sessions open the app at once (one
+Chromium, one context per session, driven concurrently by Playwright's async API). Each session draws ``--digits``
+pen-drawn MNIST digits (:func:`digitglyph.strokes.drawn_digits`) with real mouse events at a person's pace: a stroke
+takes 300-600 ms (a pointer move every ~16 ms), the pen lifts for 200-400 ms between strokes, the person reads the
+answer for 1-2 s, then clicks Clear. Printed per N:
 
 * the server's start: launch -> answering HTTP -> pool warm (with ``--at-launch``: launch -> first ready canvas,
   the cold start);
