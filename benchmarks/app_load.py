@@ -9,8 +9,9 @@ pen-drawn MNIST digits (:func:`digitglyph.strokes.drawn_digits`) with real mouse
 takes 300-600 ms (a pointer move every ~16 ms), the pen lifts for 200-400 ms between strokes, the person reads the
 answer for 1-2 s, then clicks Clear. Printed per N:
 
-* the server's start: launch -> answering HTTP -> pool warm (with ``--at-launch``: launch -> first ready canvas,
-  the cold start);
+* first, the cold start: a fresh server as ``make app`` starts it (its default pool), one page opened at launch,
+  from launch to a ready canvas;
+* the server's start: launch -> answering HTTP -> pool warm (with ``--at-launch``: launch -> first ready canvas);
 * time from opening the page to a ready canvas (the first recognition shown), p50 and max over sessions;
 * release-to-prediction latency measured in the page (``mouseup`` on the canvas to the change of the
   prediction text), p50 and p95 over every stroke of every session;
@@ -48,7 +49,7 @@ from digitglyph import answers
 from digitglyph.app import CANVAS_SIZE, DEFAULT_BRUSH, answer_of
 from digitglyph.browser import CHROMIUM, CHROMIUM_ARGS, POLL_MS, RECOGNITION_SHOWN, AppPage, VoilaServer
 from digitglyph.recognizer import Recognizer
-from digitglyph.serve import FRONTENDS, wait_for_pool
+from digitglyph.serve import DEFAULT_POOL, FRONTENDS, wait_for_pool
 from digitglyph.strokes import drawn_digits, render_strokes
 
 READY_TARGET_S = 30.0
@@ -107,6 +108,7 @@ class Session:
     failed_requests: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     failure: str | None = None
+    pointer_events: int = 0  # mouse events dispatched (moves, downs, ups)
 
 
 # -- one session ------------------------------------------------------------------------------
@@ -173,6 +175,7 @@ async def run_session(
                 client, points = AppPage.pointer_positions(pace_points(stroke, seconds), rect)
                 count = await page.evaluate(RECOGNITION_COUNT)
                 await draw_stroke(page, client, seconds)
+                session.pointer_events += len(client) + 2
                 released = time.perf_counter()
                 received.append(as_kernel_keeps(points))
                 await wait_for_recognition(page, count + 1, ANSWER_TIMEOUT_MS)
@@ -393,6 +396,14 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
             )
     print(cpu_line(figures["opening_cpu"], "the pages opened"))
     print(cpu_line(figures["drawing_cpu"], "the people drew, after the last page was ready"))
+    events = sum(s.pointer_events for s in sessions)
+    if events:
+        cpu = figures["opening_cpu"]["browser"] + figures["drawing_cpu"]["browser"]
+        cpu += figures["opening_cpu"]["driver"] + figures["drawing_cpu"]["driver"]
+        print(
+            f"the simulated people: {events} mouse events; Chromium and Playwright's driver used "
+            f"{1000 * cpu / events:.1f} CPU-ms per event, page loads included (on the class's own computers)"
+        )
     if kernels:
         rss, pss = [k[0] for k in kernels], [k[1] for k in kernels]
         print(
@@ -459,6 +470,15 @@ async def run(
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
+            if not at_launch:  # the cold start: `make app` (its default pool) and one person at once
+                options = {"pool": DEFAULT_POOL, **serve_options}
+                cold = await measure(browser, 1, 1, seed, options, ready_timeout_ms, at_launch=True)
+                print(
+                    f"cold start (a fresh `make app`, pool {cold['pool']}, one page opened at launch): server "
+                    f"answering HTTP {cold['server_answers_s']:.1f} s, first ready canvas {cold['cold_start_s']:.1f} s "
+                    "after launch",
+                    flush=True,
+                )
             for count in counts:
                 figures[count] = await measure(
                     browser, count, digits_each, seed, serve_options, ready_timeout_ms, at_launch
