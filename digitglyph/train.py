@@ -60,6 +60,8 @@ class TrainConfig:
     redrawn_digits: int = 0
     pen_digits: int = 0
     not_a_digit: int = 0
+    not_a_digit_emphasis: float = 0.0
+    hard_negative_model: str | None = None
     pen_variants: int = 4
     pen_dir: str | None = None
     initial_model: str | None = None
@@ -102,6 +104,18 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 problems.append(f"{name}={value!r} must be a non-negative integer")
+        emphasis = self.not_a_digit_emphasis
+        if isinstance(emphasis, bool) or not isinstance(emphasis, (int, float)) or not 0 <= emphasis <= 1:
+            problems.append(f"not_a_digit_emphasis={emphasis!r} must be a number from 0 to 1")
+        elif emphasis and not self.not_a_digit:
+            problems.append("not_a_digit_emphasis needs not_a_digit examples (not_a_digit > 0)")
+        elif emphasis and not (self.hard_negative_model or self.initial_model):
+            problems.append(
+                "not_a_digit_emphasis needs a model to find the hard non-digits with: "
+                "hard_negative_model or initial_model"
+            )
+        if self.hard_negative_model is not None and not Path(self.hard_negative_model).expanduser().is_file():
+            problems.append(f"hard_negative_model={self.hard_negative_model!r} does not exist")
         if not isinstance(self.pen_variants, (int, np.integer)) or not 1 <= self.pen_variants <= 16:
             problems.append(f"pen_variants={self.pen_variants!r} must be an integer from 1 to 16")
         if self.pen_dir is not None and not Path(self.pen_dir).expanduser().is_dir():

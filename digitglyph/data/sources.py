@@ -305,7 +305,8 @@ def evaluation_sets(split: str, pen_dir=None, generated: int = 1400) -> dict:
 
 
 def training_pen_images(pen_dir, seed: int, variants: int, non_digit_slots: int):
-    """Training renders: ``(digit_images (n_digits, K, 28, 28), digit_labels, non_digit_images (M, 28, 28))``."""
+    """Training renders: ``(digit_images (n_digits, K, 28, 28), digit_labels, non_digit_images (M, 28, 28),
+    non_digit_characters (M,))``: each non-digit's character (a letter or symbol, or a generated kind)."""
     characters, splits, checksums = pen_sources(pen_dir)
     digits, others = _digits_and_non_digits(characters, splits, "train")
 
@@ -325,7 +326,53 @@ def training_pen_images(pen_dir, seed: int, variants: int, non_digit_slots: int)
         return {"digits": digit_images.reshape(len(digits), variants, 28, 28), "others": other_images}
 
     arrays = _cached(_render_cache_file("training", checksums, seed, variants, non_digit_slots), make)
-    return arrays["digits"], characters.labels[digits].astype(np.int64), arrays["others"]
+    generated_count = non_digit_slots * variants // 4 if non_digit_slots else 0
+    other_characters = (
+        np.r_[
+            characters.labels[others].astype(str),
+            [GENERATED_KINDS[i % len(GENERATED_KINDS)] for i in range(generated_count)],
+        ]
+        if non_digit_slots
+        else np.zeros(0, str)
+    )
+    assert len(other_characters) == len(arrays["others"])  # the order make() rendered them in
+    return arrays["digits"], characters.labels[digits].astype(np.int64), arrays["others"], other_characters.astype(str)
+
+
+# -- hard non-digits ------------------------------------------------------------------------------------------
+
+
+def acceptance(model_path, images: np.ndarray) -> np.ndarray:
+    """How much the 11-output model at ``model_path`` takes each uint8 image for a digit: ``1 - `` its
+    not-a-digit output (the soft version of "accepted": the answer rule rejects above a threshold of it)."""
+    import keras
+
+    from ..evaluate import probabilities
+    from ..preprocess import network_input
+
+    model = keras.models.load_model(model_path, compile=False)
+    outputs = probabilities(model, network_input(images))
+    if outputs.shape[1] <= NOT_A_DIGIT:
+        raise ValueError(
+            f"{model_path} has {outputs.shape[1]} outputs: finding hard non-digits needs a not-a-digit output"
+        )
+    return 1.0 - outputs[:, NOT_A_DIGIT]
+
+
+def hard_negative_probabilities(accepted: np.ndarray, characters: np.ndarray, emphasis: float) -> np.ndarray:
+    """How often each non-digit is drawn: a share ``1 - emphasis`` of the draws uniform, the rest in proportion to
+    how much a model accepts it, half for the image itself and half for its character on average (so a letter
+    the model confuses with a digit is seen more in every rendering, not only the renderings it happened to miss).
+    """
+    accepted = np.clip(np.asarray(accepted, dtype=float), 0.0, 1.0)
+    count = len(accepted)
+    uniform = np.full(count, 1.0 / count)
+    _, inverse = np.unique(np.asarray(characters), return_inverse=True)
+    by_character = np.bincount(inverse, accepted) / np.bincount(inverse)
+    score = 0.5 * (accepted + by_character[inverse])
+    if not emphasis or score.sum() <= 0:
+        return uniform
+    return (1.0 - emphasis) * uniform + emphasis * score / score.sum()
 
 
 # -- a run's data ---------------------------------------------------------------------------------------------
@@ -383,7 +430,7 @@ def run_data(config) -> RunData:
     variants = config.pen_variants
     candidates = np.repeat(candidates, variants, axis=1)
     if config.pen_digits or config.not_a_digit:
-        digit_images, digit_labels, others = training_pen_images(
+        digit_images, digit_labels, others, other_characters = training_pen_images(
             config.pen_dir, config.seed, variants, config.not_a_digit
         )
         rng = np.random.default_rng(config.seed + 1)
@@ -398,7 +445,15 @@ def run_data(config) -> RunData:
             offset += len(flat)
         if config.not_a_digit:  # each slot shows a different random non-digit every epoch
             pieces.append(others)
-            piece_candidates.append(offset + rng.integers(0, len(others), (config.not_a_digit, variants)))
+            shape = (config.not_a_digit, variants)
+            if config.not_a_digit_emphasis:  # the non-digits a model takes for digits, more often
+                scorer = config.hard_negative_model or config.initial_model
+                weights = hard_negative_probabilities(
+                    acceptance(scorer, others), other_characters, config.not_a_digit_emphasis
+                )
+                piece_candidates.append(offset + rng.choice(len(others), shape, p=weights))
+            else:
+                piece_candidates.append(offset + rng.integers(0, len(others), shape))
             piece_labels.append(np.full(config.not_a_digit, NOT_A_DIGIT))
         pool = np.concatenate(pieces)
         candidates = np.concatenate(piece_candidates)
