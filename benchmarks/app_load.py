@@ -47,7 +47,17 @@ import psutil
 
 from digitglyph import answers
 from digitglyph.app import CANVAS_SIZE, DEFAULT_BRUSH, answer_of
-from digitglyph.browser import CHROMIUM, CHROMIUM_ARGS, POLL_MS, RECOGNITION_SHOWN, AppPage, VoilaServer
+from digitglyph.browser import (
+    CANVAS_RECT,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    POLL_MS,
+    PROBABILITIES,
+    RECOGNITION_COUNT,
+    RECOGNITION_SHOWN,
+    AppPage,
+    VoilaServer,
+)
 from digitglyph.recognizer import Recognizer
 from digitglyph.serve import DEFAULT_POOL, FRONTENDS, wait_for_pool
 from digitglyph.strokes import drawn_digits, render_strokes
@@ -74,17 +84,6 @@ LATENCY_PROBE = """() => {
         if (released !== null) { window.digitglyphLatencies.push(performance.now() - released); released = null; }
     }).observe(view, {subtree: true, childList: true, characterData: true});
 }"""
-RECOGNITION_COUNT = """() => {
-    const view = document.querySelector('.digitglyph-prediction');
-    const match = view && view.innerText.match(/#(\\d+)/);
-    return match ? Number(match[1]) : 0;
-}"""
-CANVAS_RECT = """canvas => {
-    const rect = canvas.getBoundingClientRect();
-    return {left: rect.left, top: rect.top, width: rect.width, height: rect.height,
-            canvas_width: canvas.width, canvas_height: canvas.height};
-}"""
-PROBABILITIES = "bars => bars.map(bar => Number(bar.dataset.probability))"
 
 
 @dataclass
@@ -398,8 +397,7 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
     print(cpu_line(figures["drawing_cpu"], "the people drew, after the last page was ready"))
     events = sum(s.pointer_events for s in sessions)
     if events:
-        cpu = figures["opening_cpu"]["browser"] + figures["drawing_cpu"]["browser"]
-        cpu += figures["opening_cpu"]["driver"] + figures["drawing_cpu"]["driver"]
+        cpu = sum(figures[phase][name] for phase in ("opening_cpu", "drawing_cpu") for name in ("browser", "driver"))
         print(
             f"the simulated people: {events} mouse events; Chromium and Playwright's driver used "
             f"{1000 * cpu / events:.1f} CPU-ms per event, page loads included (on the class's own computers)"

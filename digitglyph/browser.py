@@ -22,7 +22,6 @@ import itertools
 import json
 import math
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -54,6 +53,17 @@ RECOGNITION_SHOWN = """number => {
     const bars = [...document.querySelectorAll('.digitglyph-bar')];
     return Boolean(match) && Number(match[1]) >= number && bars.length === 10
         && bars.every(bar => bar.dataset.recognition === match[1]);
+}"""
+RECOGNITION_COUNT = """() => {
+    const view = document.querySelector('.digitglyph-prediction');
+    const match = view && view.innerText.match(/#(\\d+)/);
+    return match ? Number(match[1]) : 0;
+}"""
+PROBABILITIES = "bars => bars.map(bar => Number(bar.dataset.probability))"  # on every .digitglyph-bar
+CANVAS_RECT = """canvas => {
+    const rect = canvas.getBoundingClientRect();
+    return {left: rect.left, top: rect.top, width: rect.width, height: rect.height,
+            canvas_width: canvas.width, canvas_height: canvas.height};
 }"""
 POLL_MS = 50  # how often a wait checks the page (Playwright's default, every animation frame, costs a busy browser)
 CSP_RECORDER = """window.digitglyphCspViolations = [];
@@ -276,7 +286,7 @@ class AppPage:
         return self.page.locator(f".{css_class}").inner_text().strip()
 
     def recognitions(self) -> int:
-        return int(re.search(r"#(\d+)", self.text()).group(1))
+        return self.page.evaluate(RECOGNITION_COUNT)
 
     def wait_for_recognition(self, number: int, timeout_ms: int = RECOGNITION_TIMEOUT_MS) -> None:
         """Wait until the page shows recognition ``number`` or a later one, text and probabilities alike."""
@@ -299,19 +309,10 @@ class AppPage:
         return self.page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
 
     def probabilities(self) -> list[float]:
-        return self.page.eval_on_selector_all(
-            ".digitglyph-bar", "bars => bars.map(bar => Number(bar.dataset.probability))"
-        )
+        return self.page.eval_on_selector_all(".digitglyph-bar", PROBABILITIES)
 
     def canvas_rect(self) -> dict:
-        return self.page.eval_on_selector(
-            ".digitglyph-canvas",
-            """canvas => {
-            const rect = canvas.getBoundingClientRect();
-            return {left: rect.left, top: rect.top, width: rect.width, height: rect.height,
-                    canvas_width: canvas.width, canvas_height: canvas.height};
-        }""",
-        )
+        return self.page.eval_on_selector(".digitglyph-canvas", CANVAS_RECT)
 
     def canvas_alpha(self) -> np.ndarray:
         """The alpha channel of the canvas element as the page shows it."""

@@ -418,6 +418,11 @@ class KernelSocket(VoilaKernelWebsocketHandler):
         return super().write_message(message, binary)
 
 
+def has_started(task: asyncio.Task) -> bool:
+    """Whether a pool task has finished warming its kernel without an error."""
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
 class BoundedKernelManager(AsyncMappingKernelManager):
     """Kernels for at most ``max_sessions`` pages at once, counted exactly.
 
@@ -440,6 +445,7 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         self.connected: set[str] = set()  # kernels whose page has connected at least once
         self.warming = asyncio.Semaphore(POOL_WARMING)
         self.closing = False  # the server is stopping: no kernel is started any more
+        self.pool_size = 0  # --pool; 0 without Voila's pool
         super().__init__(**kwargs)
         if hasattr(self, "_initialize"):  # Voila's pool (its subclass), before it starts filling
             self.pool_size = self.kernel_pools_config.get("default", {}).get("pool_size", 0)
@@ -477,10 +483,12 @@ class BoundedKernelManager(AsyncMappingKernelManager):
     def status(self) -> dict:
         """The pool (how many kernels it should hold now, how many have run the notebook) and the sessions, for
         ``/digitglyph/status``."""
-        tasks = self.pool_tasks()
-        ready = sum(task.done() and not task.cancelled() and task.exception() is None for task in tasks)
-        size = self.pool_target() if hasattr(self, "pool_size") else 0
-        return {"pool": {"size": size, "ready": ready}, "sessions": self.sessions(), "max_sessions": self.max_sessions}
+        ready = sum(map(has_started, self.pool_tasks()))
+        return {
+            "pool": {"size": self.pool_target(), "ready": ready},
+            "sessions": self.sessions(),
+            "max_sessions": self.max_sessions,
+        }
 
     def pool_tasks(self) -> set:
         return {task for pool in getattr(self, "_pools", {}).values() for task in pool}
@@ -510,7 +518,7 @@ class BoundedKernelManager(AsyncMappingKernelManager):
     def claim_pool_kernel(self, notebook: str, token) -> None:
         """The request ``token`` takes the first kernel of the pool: it counts as a session from now on."""
         task = self._pools[notebook][0]
-        if task.done() and not task.cancelled() and task.exception() is None:
+        if has_started(task):
             # its idle time starts now, not when it was put in the pool: the page has not connected yet
             self.get_kernel(task.result()["kernel_id"]).last_activity = utcnow()
         if task.done() or task in self.started_by.values():
@@ -554,7 +562,7 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         finally:
             self.started_by.pop(kernel_id, None)
             self.connected.discard(kernel_id)
-            if was_session and not self.closing and hasattr(self, "pool_size") and getattr(self, "notebook_path", None):
+            if was_session and self.pool_size:  # (nothing is started while the server is closing)
                 self.fill_if_needed(notebook_name=self.notebook_path)  # a place freed: the pool may grow back
 
     async def shutdown_all(self, *args, **kwargs):

@@ -156,6 +156,11 @@ def _random_styles(count: int, rng) -> list[dict]:
 # -- generated non-digits ------------------------------------------------------------------------------
 
 
+def generated_kinds(count: int) -> list[str]:
+    """The kinds of ``count`` generated non-digits, in the order :func:`generated_non_digits` makes them."""
+    return [GENERATED_KINDS[index % len(GENERATED_KINDS)] for index in range(count)]
+
+
 def generated_non_digits(count: int, digit_strokes: list, seed: int) -> tuple[list, list]:
     """``count`` canvases that people draw and that are not one digit: scribbles and zigzags, a digit
     crossed out, two or three digits side by side, a dot or a short tick that is big enough to pass the
@@ -165,12 +170,8 @@ def generated_non_digits(count: int, digit_strokes: list, seed: int) -> tuple[li
     crossed out gets an X, since a single line through a 0 or a 7 is how many people write those digits.
     """
     rng = np.random.default_rng(seed)
-    strokes_list, kinds = [], []
-    for index in range(count):
-        kind = GENERATED_KINDS[index % len(GENERATED_KINDS)]
-        strokes_list.append(_generated(kind, digit_strokes, rng))
-        kinds.append(kind)
-    return strokes_list, kinds
+    kinds = generated_kinds(count)
+    return [_generated(kind, digit_strokes, rng) for kind in kinds], kinds
 
 
 def _generated(kind: str, digit_strokes: list, rng) -> list:
@@ -309,6 +310,7 @@ def training_pen_images(pen_dir, seed: int, variants: int, non_digit_slots: int)
     non_digit_characters (M,))``: each non-digit's character (a letter or symbol, or a generated kind)."""
     characters, splits, checksums = pen_sources(pen_dir)
     digits, others = _digits_and_non_digits(characters, splits, "train")
+    generated_count = non_digit_slots * variants // 4 if non_digit_slots else 0
 
     def make():
         rng = np.random.default_rng(seed)
@@ -317,7 +319,6 @@ def training_pen_images(pen_dir, seed: int, variants: int, non_digit_slots: int)
         digit_images = render_characters(
             strokes, _random_styles(len(strokes), rng), False, seed, "rendering training pen digits"
         )
-        generated_count = non_digit_slots * variants // 4 if non_digit_slots else 0
         generated, _ = generated_non_digits(generated_count, digit_strokes, seed)
         other_strokes = [characters.strokes(i) for i in others] + generated if non_digit_slots else []
         other_images = render_characters(
@@ -326,12 +327,8 @@ def training_pen_images(pen_dir, seed: int, variants: int, non_digit_slots: int)
         return {"digits": digit_images.reshape(len(digits), variants, 28, 28), "others": other_images}
 
     arrays = _cached(_render_cache_file("training", checksums, seed, variants, non_digit_slots), make)
-    generated_count = non_digit_slots * variants // 4 if non_digit_slots else 0
     other_characters = (
-        np.r_[
-            characters.labels[others].astype(str),
-            [GENERATED_KINDS[i % len(GENERATED_KINDS)] for i in range(generated_count)],
-        ]
+        np.r_[characters.labels[others].astype(str), generated_kinds(generated_count)]
         if non_digit_slots
         else np.zeros(0, str)
     )

@@ -58,14 +58,11 @@
 
   // -- 1. the kernel connection ----------------------------------------------------------------------
 
-  function encodeFrame(channel, message, buffers) {
+  // The page sends no binary buffers: a frame is the channel, header, parent header, metadata and content.
+  function encodeFrame(channel, message) {
     const encoder = new TextEncoder();
-    const parts = [
-      encoder.encode(channel),
-      ...[message.header, message.parent_header, message.metadata, message.content].map((part) =>
-        encoder.encode(JSON.stringify(part))),
-      ...buffers.map((buffer) => new Uint8Array(buffer.buffer ?? buffer, buffer.byteOffset ?? 0, buffer.byteLength)),
-    ];
+    const parts = [channel, ...[message.header, message.parent_header, message.metadata, message.content].map(
+      (part) => JSON.stringify(part))].map((text) => encoder.encode(text));
     const count = parts.length + 1; // each part's start, then the end of the last one
     const offsets = [];
     let end = 8 * (1 + count);
@@ -83,10 +80,6 @@
   }
 
   function decodeFrame(data) {
-    if (typeof data === "string") {
-      const message = JSON.parse(data);
-      return { ...message, buffers: (message.buffers || []).map((buffer) => new DataView(buffer)) };
-    }
     const view = new DataView(data);
     const count = Number(view.getBigUint64(0, true));
     const offsets = Array.from({ length: count }, (_, index) => Number(view.getBigUint64(8 * (index + 1), true)));
@@ -135,7 +128,7 @@
       return this.socket.readyState === WebSocket.OPEN;
     }
 
-    send(msgType, content, metadata = {}, buffers = []) {
+    send(msgType, content, metadata = {}) {
       if (!this.ready) return false; // a pointer event while reconnecting is dropped, not queued
       const message = {
         header: {
@@ -144,7 +137,7 @@
         },
         parent_header: {}, metadata, content,
       };
-      this.socket.send(encodeFrame("shell", message, buffers));
+      this.socket.send(encodeFrame("shell", message));
       return true;
     }
 
@@ -193,8 +186,12 @@
       this.listeners.push(listener);
     }
 
-    send(data, buffers = []) {
-      return kernel.send("comm_msg", { comm_id: this.id, data }, {}, buffers);
+    send(data) {
+      return kernel.send("comm_msg", { comm_id: this.id, data });
+    }
+
+    clientReady() { // ipycanvas: a view is ready, and the kernel draws the canvas again
+      this.send({ method: "custom", content: { event: "client_ready" } });
     }
 
     sendState(state) {
@@ -214,7 +211,7 @@
       model.canvas = document.createElement("canvas");
       model.canvas.width = state.width;
       model.canvas.height = state.height;
-      if (state._send_client_ready_event !== false) model.send({ method: "custom", content: { event: "client_ready" } });
+      if (state._send_client_ready_event !== false) model.clientReady();
     }
     return model;
   }
@@ -543,13 +540,8 @@
   }
 
   function loadStates(data, buffers) {
-    const states = data.states;
-    const paths = {};
-    data.buffer_paths.forEach(([id, ...path], index) => {
-      (paths[id] ||= []).push([path, buffers[index]]);
-    });
-    for (const [id, entry] of Object.entries(states)) {
-      for (const [path, buffer] of paths[id] || []) putBuffers(entry, [path], [buffer]);
+    putBuffers(data.states, data.buffer_paths, buffers); // paths start with the model id
+    for (const [id, entry] of Object.entries(data.states)) {
       if (models.has(id)) models.get(id).update(entry.state); // after a reconnection
       else addModel(id, entry.model_name, entry.state);
     }
@@ -558,7 +550,7 @@
       showCells();
     } else {
       for (const model of models.values()) {
-        if (model.name === "CanvasModel") model.send({ method: "custom", content: { event: "client_ready" } });
+        if (model.name === "CanvasModel") model.clientReady();
       }
     }
     kernel.send("comm_close", { comm_id: controlCommId, data: {} });
@@ -603,7 +595,6 @@
     }
   }
 
-  window.themeLoaded = true; // digitglyph-page.js's display_cells: nothing else to wait for
   kernel = new Kernel(onMessage, onStatus);
   window.addEventListener("beforeunload", () => kernel.shutdown());
 })();
