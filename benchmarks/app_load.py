@@ -20,12 +20,16 @@ answer for 1-2 s, then clicks Clear. Printed per N:
 * CPU seconds spent while the sessions open (until every canvas is ready or has failed) and while they draw, by
   the browser, Playwright's driver (the simulated people), the server, the kernels and the rest of the machine:
   on this one machine the browser's share is what 30 people's own computers would do;
+* the nice value of each: with ``--class-priority low`` the simulated class (this script, Playwright's driver,
+  Chromium and all its processes) runs at nice 19 while the server and its kernels keep this script's starting
+  priority (nice 0), so the class only gets the CPU the server does not want, as if the browsers ran on the
+  class's own computers (:func:`lower_the_class_priority`); the default, ``normal``, runs all at one priority;
 * failed requests and page errors; kernel RSS and PSS (``/proc/PID/smaps_rollup``) per kernel; total server
   memory (the server process and all its kernels);
 * each figure against the issue-15 targets.
 
     .venv/bin/python benchmarks/app_load.py [--sessions 1,8,16,32] [--digits 3] [--seed 5] [--pool P]
-        [--frontend light|lab] [--at-launch]
+        [--frontend light|lab] [--at-launch] [--class-priority normal|low]
 
 Uses DIGITGLYPH_MODEL (default: models/model.keras) and a throw-away corrections file per server.
 """
@@ -35,10 +39,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import errno
+import os
 import random
+import resource
 import statistics
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +83,9 @@ PEN_LIFT_SECONDS = (0.2, 0.4)  # between the strokes of one digit
 READING_SECONDS = (1.0, 2.0)  # reading the answer before Clear
 ANSWER_TIMEOUT_MS = 60_000
 READY_TIMEOUT_S = 120  # four times the target: a session not ready by then counts as failed (--ready-timeout)
+CLASS_PRIORITIES = ("normal", "low")  # --class-priority: the simulated class at the server's priority, or below it
+LOW_PRIORITY_NICENESS = 19  # the simulated class's nice value with --class-priority low
+PR_CAPBSET_DROP, CAP_SYS_NICE = 24, 23  # from <linux/prctl.h> and <linux/capability.h>
 
 LATENCY_PROBE = """() => {
     window.digitglyphLatencies = [];
@@ -225,16 +238,23 @@ def server_memory(server: VoilaServer) -> tuple[list[tuple[float, float]], float
     return kernels, total_rss, total_pss
 
 
-def cpu_seconds(server: VoilaServer) -> dict[str, float]:
-    """CPU seconds so far (user + system) of the browser (Chromium under this process), Playwright's driver (the
-    simulated people), the server, its kernels, and the whole machine."""
-    totals = {"browser": 0.0, "driver": 0.0, "server": 0.0, "kernels": 0.0}
+def process_groups(server: VoilaServer) -> dict[str, list[psutil.Process]]:
+    """The processes by role: the browser (Chromium under this process), Playwright's driver (the simulated people),
+    the server and its kernels."""
     root = psutil.Process(server.process.pid)
     mine = psutil.Process().children(recursive=True)
-    groups = [("server", [root]), ("kernels", root.children(recursive=True))]
-    groups.append(("browser", [p for p in mine if "chrom" in p.name().lower()]))
-    groups.append(("driver", [p for p in mine if p.name().lower().startswith("node")]))
-    for name, processes in groups:
+    return {
+        "browser": [p for p in mine if "chrom" in p.name().lower()],
+        "driver": [p for p in mine if p.name().lower().startswith("node")],
+        "server": [root],
+        "kernels": root.children(recursive=True),
+    }
+
+
+def cpu_seconds(server: VoilaServer) -> dict[str, float]:
+    """CPU seconds so far (user + system) of each of :func:`process_groups` and of the whole machine."""
+    totals = {"browser": 0.0, "driver": 0.0, "server": 0.0, "kernels": 0.0}
+    for name, processes in process_groups(server).items():
         for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 times = process.cpu_times()
@@ -242,6 +262,40 @@ def cpu_seconds(server: VoilaServer) -> dict[str, float]:
     machine = psutil.cpu_times()
     totals["machine"] = machine.user + machine.nice + machine.system + machine.irq + machine.softirq
     return totals
+
+
+def nice_values(server: VoilaServer) -> dict[str, list[int]]:
+    """The nice values found in each of :func:`process_groups`, and this script's own."""
+    values = {"benchmark": {os.getpriority(os.PRIO_PROCESS, 0)}}
+    for name, processes in process_groups(server).items():
+        values[name] = set()
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                values[name].add(process.nice())
+    return {name: sorted(found) for name, found in values.items()}
+
+
+def lower_the_class_priority() -> ThreadPoolExecutor:
+    """Put every thread of this process at nice :data:`LOW_PRIORITY_NICENESS` but one, kept at the starting priority:
+    the returned executor, which starts the servers.
+
+    Linux keeps a nice value (and capabilities) per thread, and a new thread or process takes those of the thread
+    that started it: Playwright's driver and Chromium (started later from the main thread) and all their processes
+    run at low priority, a server started from the executor's thread and the kernels it starts at any time at the
+    starting one.  (A process at low priority could not start the server at a higher one without privileges.)
+    Chromium sets its processes' and threads' nice values itself (0, 5, -8 for display threads) wherever it may lower
+    them, so the programs the main thread starts lose that right: CAP_SYS_NICE (held as root) and RLIMIT_NICE."""
+    launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="server-launcher")
+    kept = launcher.submit(threading.get_native_id).result()
+    for thread in map(int, os.listdir("/proc/self/task")):
+        if thread != kept:
+            os.setpriority(os.PRIO_PROCESS, thread, LOW_PRIORITY_NICENESS)
+    resource.setrlimit(resource.RLIMIT_NICE, (0, 0))  # (per process: the server never lowers a nice value either)
+    libc = ctypes.CDLL(None, use_errno=True)
+    # EPERM: no CAP_SETPCAP, so not root, and no CAP_SYS_NICE to drop either
+    if libc.prctl(PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0) != 0 and ctypes.get_errno() != errno.EPERM:
+        raise OSError(ctypes.get_errno(), "could not drop CAP_SYS_NICE for the simulated class")
+    return launcher
 
 
 def cpu_line(cpu: dict, what: str) -> str:
@@ -295,16 +349,24 @@ def answer_mismatch(recognizer: Recognizer, answer: Answer) -> str | None:
 
 
 async def measure(
-    browser, count: int, digits_each: int, seed: int, serve_options: dict, ready_timeout_ms: int, at_launch: bool
+    browser,
+    count: int,
+    digits_each: int,
+    seed: int,
+    serve_options: dict,
+    ready_timeout_ms: int,
+    at_launch: bool,
+    launcher: ThreadPoolExecutor | None,
 ) -> dict:
-    """A fresh server with a pool sized for the class (``count``, unless ``serve_options`` name one), ``count``
-    sessions opened at once once the pool is warm (or, ``at_launch``, as soon as the server answers); the figures."""
+    """A fresh server (started from ``launcher``'s thread, or the default executor's) with a pool sized for the class
+    (``count``, unless ``serve_options`` name one), ``count`` sessions opened at once once the pool is warm (or,
+    ``at_launch``, as soon as the server answers); the figures."""
     digits = drawn_digits(count * digits_each, seed=seed + count, canvas_size=CANVAS_SIZE, brush_range=(1 / 14, 1 / 14))
     options = {"pool": count, **serve_options}
     with tempfile.TemporaryDirectory() as directory:
         server = VoilaServer(Path(directory), max_sessions=count + 8, **options)
         launched = time.perf_counter()
-        server.start()
+        await asyncio.get_running_loop().run_in_executor(launcher, server.start)
         answered_s = time.perf_counter() - launched
         warm_s = None
         if not at_launch:
@@ -329,6 +391,7 @@ async def measure(
             opening, drawing = await cpu_while_running(server, sessions, tasks)
             await asyncio.gather(*tasks)
             kernels, total_rss, total_pss = server_memory(server)  # every session still open
+            nice = nice_values(server)
             if any(session.failure for session in sessions):
                 print(f"server log (tail) for N = {count}:\n{server.log()[-3000:]}")
             await close_all(set(browser.contexts) - before)
@@ -346,6 +409,7 @@ async def measure(
         "total_pss": total_pss,
         "opening_cpu": opening,
         "drawing_cpu": drawing,
+        "nice": nice,
     }
 
 
@@ -395,6 +459,11 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
             )
     print(cpu_line(figures["opening_cpu"], "the pages opened"))
     print(cpu_line(figures["drawing_cpu"], "the people drew, after the last page was ready"))
+    nice = {name: ", ".join(map(str, values)) or "-" for name, values in figures["nice"].items()}
+    print(
+        f"nice values, every session still open: the class: this script {nice['benchmark']}, browser "
+        f"{nice['browser']}, Playwright driver {nice['driver']}; the server {nice['server']}, kernels {nice['kernels']}"
+    )
     events = sum(s.pointer_events for s in sessions)
     if events:
         cpu = sum(figures[phase][name] for phase in ("opening_cpu", "drawing_cpu") for name in ("browser", "driver"))
@@ -460,7 +529,13 @@ def print_targets(results: dict[int, dict]) -> bool:
 
 
 async def run(
-    counts: list[int], digits_each: int, seed: int, serve_options: dict, ready_timeout_ms: int, at_launch: bool
+    counts: list[int],
+    digits_each: int,
+    seed: int,
+    serve_options: dict,
+    ready_timeout_ms: int,
+    at_launch: bool,
+    launcher: ThreadPoolExecutor | None,
 ) -> dict[int, dict]:
     from playwright.async_api import async_playwright
 
@@ -470,7 +545,7 @@ async def run(
         try:
             if not at_launch:  # the cold start: `make app` (its default pool) and one person at once
                 options = {"pool": DEFAULT_POOL, **serve_options}
-                cold = await measure(browser, 1, 1, seed, options, ready_timeout_ms, at_launch=True)
+                cold = await measure(browser, 1, 1, seed, options, ready_timeout_ms, at_launch=True, launcher=launcher)
                 print(
                     f"cold start (a fresh `make app`, pool {cold['pool']}, one page opened at launch): server "
                     f"answering HTTP {cold['server_answers_s']:.1f} s, first ready canvas {cold['cold_start_s']:.1f} s "
@@ -479,7 +554,7 @@ async def run(
                 )
             for count in counts:
                 figures[count] = await measure(
-                    browser, count, digits_each, seed, serve_options, ready_timeout_ms, at_launch
+                    browser, count, digits_each, seed, serve_options, ready_timeout_ms, at_launch, launcher
                 )
         finally:
             await browser.close()
@@ -518,6 +593,15 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--frontend", choices=sorted(FRONTENDS), default=None, help="the server's --frontend (default: the server's)"
     )
+    parser.add_argument(
+        "--class-priority",
+        choices=CLASS_PRIORITIES,
+        default="normal",
+        help="'low': the simulated class (this script, Playwright's driver, Chromium) at nice "
+        f"{LOW_PRIORITY_NICENESS}, the server and its kernels at this script's starting priority, as if the "
+        "browsers ran on the class's own computers (default 'normal': all at one priority, comparable with the "
+        "earlier figures)",
+    )
     args = parser.parse_args(argv)
     if args.digits < 1:
         parser.error("--digits must be at least 1")
@@ -529,9 +613,25 @@ def main(argv=None) -> int:
     options = {"cull_after": args.cull_after, "pool": args.pool, "frontend": args.frontend}
     serve_options = {name: value for name, value in options.items() if value is not None}
     print(f"server options: {serve_options or 'the defaults'}")
-    figures = asyncio.run(
-        run(args.sessions, args.digits, args.seed, serve_options, args.ready_timeout * 1000, args.at_launch)
+    starting = os.getpriority(os.PRIO_PROCESS, 0)
+    low = args.class_priority == "low"
+    class_nice = f"nice {LOW_PRIORITY_NICENESS}" if low else f"nice {starting} (Chromium sets some of its own)"
+    print(
+        f"class priority {args.class_priority}: the simulated class (this script, Playwright's driver, Chromium) at "
+        f"{class_nice}, the server and its kernels at nice {starting}"
     )
+    with lower_the_class_priority() if low else contextlib.nullcontext() as launcher:
+        figures = asyncio.run(
+            run(
+                args.sessions,
+                args.digits,
+                args.seed,
+                serve_options,
+                args.ready_timeout * 1000,
+                args.at_launch,
+                launcher,
+            )
+        )
     results = {count: report(figure, recognizer) for count, figure in figures.items()}
     return 0 if print_targets(results) else 1
 

@@ -16,7 +16,11 @@ Voila 0.5 in this process, hardened for a shared machine:
   class's arrival is over, so that warming kernels does not slow the people who just came in.  The pool warms
   :data:`POOL_WARMING` kernel at a time (start and run the notebook), so that filling it never takes more
   than one core from the people drawing; ``GET /digitglyph/status`` says how many are ready
-  (:meth:`BoundedKernelManager.status`, :func:`wait_for_pool`).  Size it to the class: see the README.
+  (:meth:`BoundedKernelManager.status`, :func:`wait_for_pool`).  While people use the app, each pool kernel
+  also waits until the machine has CPU to spare (:func:`until_cpu_to_spare`): less than :data:`BUSY_CPU_FRACTION`
+  of all cores busy at normal priority over :data:`CPU_WINDOW_S` (work at low priority, ``nice``, gives way to the
+  kernels and does not count), for at most :data:`POOL_CPU_WAIT_S`, then it warms anyway; a kernel a visitor
+  is waiting for never waits.  Size the pool to the class: see the README.
 * **Culling**: a page that is closed shuts its kernel down at once (Voila's page does that on
   ``beforeunload``); a kernel whose page vanished without saying so (crash, lost network, a bare HTTP
   request) is shut down after ``--cull-after`` seconds with no connection and no activity.  A kernel whose
@@ -55,6 +59,7 @@ import urllib.error
 import urllib.request
 import uuid
 
+import psutil
 import tornado.web
 from jupyter_server._tz import utcnow
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
@@ -86,6 +91,12 @@ CULL_INTERVAL_S = 10
 RETRY_AFTER_S = 30
 POOL_WARMING = 1  # pool kernels started and warmed at a time
 DEFAULT_REFILL_AFTER_S = 30  # a taken pool kernel is replaced this long after (Voila's fill_delay)
+# While people use the app, a pool kernel is warmed (about 2.5 CPU-seconds) only when the machine has CPU to spare,
+# so that it does not take the CPU their strokes need: see until_cpu_to_spare.
+BUSY_CPU_FRACTION = 0.5  # busy: at least this fraction of all cores' time went to work at normal priority
+CPU_WINDOW_S = 1.0  # each reading of the machine's CPU use covers this long
+POOL_CPU_WAIT_S = 120  # a pool kernel waits at most this long for spare CPU, then warms anyway
+NORMAL_PRIORITY_TIMES = ("user", "system", "irq", "softirq", "steal")  # of psutil.cpu_times(); "nice" is not one
 STATUS_PATH = "/digitglyph/status"
 IOPUB_TIMEOUT_S = 120  # how long the notebook's run waits for a cell's output (see voila_config)
 
@@ -418,6 +429,38 @@ class KernelSocket(VoilaKernelWebsocketHandler):
         return super().write_message(message, binary)
 
 
+def normal_priority_use(before, after) -> float:
+    """The fraction of all cores' time between two ``psutil.cpu_times()`` readings that went to work at normal
+    priority.  Work at low priority (``nice``: a niced training run, the benchmark's simulated class) does not count:
+    it gives way to a warming kernel.  Guest time is already counted in user and nice time."""
+
+    def total(times):
+        return sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+
+    elapsed = total(after) - total(before)
+    busy = sum(getattr(after, name, 0.0) - getattr(before, name, 0.0) for name in NORMAL_PRIORITY_TIMES)
+    return busy / elapsed if elapsed > 0 else 0.0
+
+
+async def recent_cpu_use() -> float:
+    """The machine's CPU use at normal priority (:func:`normal_priority_use`) over the next :data:`CPU_WINDOW_S`."""
+    before = psutil.cpu_times()
+    await asyncio.sleep(CPU_WINDOW_S)
+    return normal_priority_use(before, psutil.cpu_times())
+
+
+async def until_cpu_to_spare(worth_waiting, cpu_use=recent_cpu_use) -> int:
+    """Wait while the machine is busy: read its CPU use (``cpu_use``, one :data:`CPU_WINDOW_S` each) until a reading
+    is under :data:`BUSY_CPU_FRACTION`, ``worth_waiting()`` turns false, or :data:`POOL_CPU_WAIT_S` of busy readings
+    have gone by.  Returns how many readings were busy."""
+    busy = 0
+    while worth_waiting() and busy * CPU_WINDOW_S < POOL_CPU_WAIT_S:
+        if await cpu_use() < BUSY_CPU_FRACTION:
+            break
+        busy += 1
+    return busy
+
+
 def has_started(task: asyncio.Task) -> bool:
     """Whether a pool task has finished warming its kernel without an error."""
     return task.done() and not task.cancelled() and task.exception() is None
@@ -453,16 +496,24 @@ class BoundedKernelManager(AsyncMappingKernelManager):
             self._voila_fill, self.fill_if_needed = self.fill_if_needed, self._fill_to_target
 
     def _one_at_a_time(self, initialize):
-        """Voila's pool warm-up (start a kernel, run the notebook in it), :data:`POOL_WARMING` at a time."""
+        """Voila's pool warm-up (start a kernel, run the notebook in it), :data:`POOL_WARMING` at a time, each once
+        the machine has CPU to spare (:func:`until_cpu_to_spare`, while :meth:`pool_may_wait`)."""
 
         async def warm(*args, **kwargs):
             async with self.warming:
+                if busy := await until_cpu_to_spare(self.pool_may_wait):
+                    self.log.info("A pool kernel waited %.0f s for spare CPU", busy * CPU_WINDOW_S)
                 result = await initialize(*args, **kwargs)
                 with contextlib.suppress(Exception):  # a failed notebook run shows on the page that takes it
                     await asyncio.shield(result["task"])
                 return result
 
         return warm
+
+    def pool_may_wait(self) -> bool:
+        """Whether warming a pool kernel may wait for spare CPU: people use the app (their strokes come first), none
+        of them is waiting for a pool kernel that has not started yet, and the server is not stopping."""
+        return self.sessions() > 0 and not self.claims and not self.closing
 
     def pool_target(self) -> int:
         """How many kernels the pool should hold: ``--pool``, but never more than the places left under the cap

@@ -5,11 +5,13 @@ The network ones run against a real server (``digitglyph.serve``, what ``make ap
 free port, with a small cap (2 pages), a pool of 1, a 3-second cull and a 10-second grace for a page to connect,
 so that kernels come and go quickly.
 Kernels are freed by culling: a test that opens pages waits, at its end, until their kernels are gone.
+The pool's wait for spare CPU (issue 15) is checked on fake CPU readings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import json
@@ -27,7 +29,15 @@ import tornado.websocket
 
 from digitglyph.browser import AppPage, VoilaServer
 from digitglyph.corrections import NOT_A_DIGIT, CorrectionStore
-from digitglyph.serve import CONTENT_SECURITY_POLICY
+from digitglyph.serve import (
+    BUSY_CPU_FRACTION,
+    CONTENT_SECURITY_POLICY,
+    CPU_WINDOW_S,
+    POOL_CPU_WAIT_S,
+    BoundedKernelManager,
+    normal_priority_use,
+    until_cpu_to_spare,
+)
 from digitglyph.strokes import render_strokes
 
 MAX_SESSIONS, POOL, CULL_AFTER_S, CONNECT_GRACE_S = 2, 1, 3, 10
@@ -214,6 +224,67 @@ def test_a_kernel_with_an_open_page_is_not_culled(server, browser, recognizer):
     finally:
         page.close()
     run(wait_until_gone(server, [kernel_id]))
+
+
+# -- issue 15: the pool warms a kernel only when the machine has CPU to spare ----------------------
+# (the decision, on fake CPU readings: no clock involved)
+
+CpuTimes = collections.namedtuple("CpuTimes", "user nice system idle iowait irq softirq steal guest guest_nice")
+
+
+def cpu_times(**seconds) -> CpuTimes:
+    return CpuTimes(**{name: seconds.get(name, 0.0) for name in CpuTimes._fields})
+
+
+def test_only_work_at_normal_priority_makes_the_machine_busy():
+    start = cpu_times()
+    # two cores for one second: 0.6 s user (0.2 of it a guest's), 0.8 s niced, 0.2 s system, 0.4 s idle
+    after = cpu_times(user=0.6, guest=0.2, nice=0.8, system=0.2, idle=0.4)
+    assert normal_priority_use(start, after) == pytest.approx(0.4)
+    assert normal_priority_use(start, cpu_times(user=1.0, system=0.2, irq=0.1, idle=0.7)) == pytest.approx(0.65)
+    assert normal_priority_use(start, start) == 0.0
+
+
+def readings(*values):
+    """A fake ``recent_cpu_use``: the given readings, one per call; the calls are counted in ``.taken``."""
+    values = iter(values)
+
+    async def cpu_use():
+        cpu_use.taken += 1
+        return next(values)
+
+    cpu_use.taken = 0
+    return cpu_use
+
+
+def test_a_pool_kernel_waits_while_the_machine_is_busy_and_no_longer():
+    cpu_use = readings(0.9, BUSY_CPU_FRACTION, 0.2, 0.9)
+    assert run(until_cpu_to_spare(lambda: True, cpu_use)) == 2
+    assert cpu_use.taken == 3  # warmed at the first reading under the threshold
+
+
+def test_a_pool_kernel_waits_for_spare_cpu_only_so_long():
+    cpu_use = readings(*[1.0] * 1000)
+    assert run(until_cpu_to_spare(lambda: True, cpu_use)) == POOL_CPU_WAIT_S / CPU_WINDOW_S
+    assert cpu_use.taken == POOL_CPU_WAIT_S / CPU_WINDOW_S
+
+
+def test_a_pool_kernel_stops_waiting_when_waiting_is_no_longer_worth_it():
+    cpu_use = readings(*[1.0] * 1000)
+    assert run(until_cpu_to_spare(lambda: cpu_use.taken < 3, cpu_use)) == 3
+    assert run(until_cpu_to_spare(lambda: False, cpu_use)) == 0 and cpu_use.taken == 3
+
+
+def test_the_pool_waits_only_while_people_use_the_app_and_none_waits_for_it():
+    manager = BoundedKernelManager()
+    assert not manager.pool_may_wait()  # nobody here: warm at once (a server starting, an empty room)
+    token = manager.admit()
+    assert manager.pool_may_wait()
+    manager.claims[object()] = token  # a visitor waits for a pool kernel that has not started
+    assert not manager.pool_may_wait()
+    manager.claims.clear()
+    manager.closing = True
+    assert not manager.pool_may_wait()
 
 
 # -- item 4: no template or theme override, so nothing from a CDN --------------------------------
