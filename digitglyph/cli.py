@@ -1,4 +1,4 @@
-"""The ``digitglyph`` command: train, evaluate, ship, sweep, export, reports."""
+"""The ``digitglyph`` command: train, train-jax, ensemble, evaluate, ship, sweep, export, reports."""
 
 from __future__ import annotations
 
@@ -27,6 +27,18 @@ def _train(args) -> int:
         )
     )
     return 0
+
+
+def _train_jax(args) -> int:
+    from .train_jax import main as train_jax_main
+
+    return train_jax_main(args)
+
+
+def _ensemble(args) -> int:
+    from .ensemble import main as ensemble_main
+
+    return ensemble_main(args)
 
 
 def _evaluate(args) -> int:
@@ -88,6 +100,25 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--recipe", help="start from recipes/<RECIPE>.yaml (ship, fast, glyph17-original, report)")
     train.add_argument("--params", help="JSON object of any other TrainConfig fields")
     train.set_defaults(handler=_train)
+
+    train_jax = commands.add_parser(
+        "train-jax",
+        help="train one run with Keras on JAX (an accelerator without TensorFlow), from data saved here",
+    )
+    train_jax.add_argument("run_dir", nargs="?")
+    train_jax.add_argument("--recipe", help="start from recipes/<RECIPE>.yaml")
+    train_jax.add_argument("--params", help="JSON object of any other TrainConfig fields")
+    train_jax.add_argument("--data", help="the .npz written by --save-data")
+    train_jax.add_argument("--save-data", dest="save_data", help="write the recipe's training data to this .npz")
+    train_jax.add_argument("--training-seed", dest="training_seed", type=int, default=0)
+    train_jax.set_defaults(handler=_train_jax)
+
+    ensemble = commands.add_parser(
+        "ensemble", help="average finished runs of one recipe into one model, measured (then `ship` it)"
+    )
+    ensemble.add_argument("run_dir")
+    ensemble.add_argument("--members", nargs="+", required=True)
+    ensemble.set_defaults(handler=_ensemble)
 
     evaluate = commands.add_parser("evaluate", help="MNIST test metrics of a model (default: the shipped one)")
     evaluate.add_argument("--model")

@@ -42,9 +42,15 @@ class DeployError(ValueError):
 
 
 def deployable(model):
-    """A new Keras model computing ``model``'s inference function with BN folded and float16-exact weights."""
+    """A new Keras model computing ``model``'s inference function with BN folded and float16-exact weights
+    (an ensemble: each member so, averaged as before)."""
     import keras
 
+    from . import ensemble
+
+    members = ensemble.members_of(model)
+    if members:
+        return ensemble.build([deployable(member) for member in members], name=f"{model.name}_deployable")
     layers = _chain(model)
     inputs = keras.Input(shape=model.input_shape[1:], name=model.inputs[0].name.split(":")[0])
     x = inputs
@@ -87,7 +93,7 @@ def is_float16_exact(model) -> bool:
     """True when storing ``model``'s weights as float16 loses nothing and TF.js has nothing to fold."""
     import keras
 
-    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers):
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in _layers_within(model)):
         return False
     return all(np.array_equal(w, round_float16(w)) for w in model.get_weights())
 
@@ -118,7 +124,15 @@ def ship(run_dir, out=None, data_dir=None) -> dict:
         {
             **{
                 k: run_metrics[k]
-                for k in ("epochs_trained", "wall_time_s", "parameters", "package_version", "git_commit", "train_size")
+                for k in (
+                    "epochs_trained",
+                    "wall_time_s",
+                    "parameters",
+                    "members",
+                    "package_version",
+                    "git_commit",
+                    "train_size",
+                )
                 if k in run_metrics
             },
             "parameter_count": int(model.count_params()),
@@ -126,7 +140,7 @@ def ship(run_dir, out=None, data_dir=None) -> dict:
             "deployment": {
                 "source_run": str(run_dir),
                 "folded_batch_norms": sum(
-                    isinstance(layer, keras.layers.BatchNormalization) for layer in trained.layers
+                    isinstance(layer, keras.layers.BatchNormalization) for layer in _layers_within(trained)
                 ),
                 "weights": "float16-exact (float32 storage)",
                 "run_test_accuracy": run_metrics["test_accuracy"],
@@ -159,6 +173,16 @@ def _chain(model) -> list:
             )
         previous = layer.output
     return layers
+
+
+def _layers_within(model):
+    """Every layer of ``model``, those inside its member models too."""
+    import keras
+
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _layers_within(layer)
 
 
 def _foldable(layer) -> bool:

@@ -17,10 +17,11 @@ Voila 0.5 in this process, hardened for a shared machine:
   :data:`POOL_WARMING` kernel at a time (start and run the notebook), so that filling it never takes more
   than one core from the people drawing; ``GET /digitglyph/status`` says how many are ready
   (:meth:`BoundedKernelManager.status`, :func:`wait_for_pool`).  While people use the app, each pool kernel
-  also waits until the machine has CPU to spare (:func:`until_cpu_to_spare`): less than :data:`BUSY_CPU_FRACTION`
-  of all cores busy at normal priority over :data:`CPU_WINDOW_S` (work at low priority, ``nice``, gives way to the
-  kernels and does not count), for at most :data:`POOL_CPU_WAIT_S`, then it warms anyway; a kernel a visitor
-  is waiting for never waits.  Size the pool to the class: see the README.
+  also waits until the machine has CPU to spare (:func:`until_cpu_to_spare`): nobody drawing (no session's
+  kernel active in the last :data:`DRAWING_WINDOW_S`) and less than :data:`BUSY_CPU_FRACTION` of all cores busy at
+  normal priority over :data:`CPU_WINDOW_S` (work at low priority, ``nice``, gives way to the kernels and does not
+  count), for at most :data:`POOL_CPU_WAIT_S`, then it warms anyway; a kernel a visitor is waiting for never
+  waits.  Size the pool to the class: see the README.
 * **Culling**: a page that is closed shuts its kernel down at once (Voila's page does that on
   ``beforeunload``); a kernel whose page vanished without saying so (crash, lost network, a bare HTTP
   request) is shut down after ``--cull-after`` seconds with no connection and no activity.  A kernel whose
@@ -96,6 +97,7 @@ DEFAULT_REFILL_AFTER_S = 30  # a taken pool kernel is replaced this long after (
 BUSY_CPU_FRACTION = 0.5  # busy: at least this fraction of all cores' time went to work at normal priority
 CPU_WINDOW_S = 1.0  # each reading of the machine's CPU use covers this long
 POOL_CPU_WAIT_S = 120  # a pool kernel waits at most this long for spare CPU, then warms anyway
+DRAWING_WINDOW_S = 5.0  # a session's kernel busy this recently: people are drawing, and the machine counts as busy
 NORMAL_PRIORITY_TIMES = ("user", "system", "irq", "softirq", "steal")  # of psutil.cpu_times(); "nice" is not one
 STATUS_PATH = "/digitglyph/status"
 IOPUB_TIMEOUT_S = 120  # how long the notebook's run waits for a cell's output (see voila_config)
@@ -501,7 +503,7 @@ class BoundedKernelManager(AsyncMappingKernelManager):
 
         async def warm(*args, **kwargs):
             async with self.warming:
-                if busy := await until_cpu_to_spare(self.pool_may_wait):
+                if busy := await until_cpu_to_spare(self.pool_may_wait, self.machine_use):
                     self.log.info("A pool kernel waited %.0f s for spare CPU", busy * CPU_WINDOW_S)
                 result = await initialize(*args, **kwargs)
                 with contextlib.suppress(Exception):  # a failed notebook run shows on the page that takes it
@@ -509,6 +511,23 @@ class BoundedKernelManager(AsyncMappingKernelManager):
                 return result
 
         return warm
+
+    async def machine_use(self) -> float:
+        """The machine's CPU use (:func:`recent_cpu_use`), or 1 (all busy) while people are drawing: a session's
+        kernel worked in the last :data:`DRAWING_WINDOW_S`.  Their browsers run elsewhere, and the CPU their next
+        stroke needs is not visible in the last second's use."""
+        use = await recent_cpu_use()
+        return 1.0 if self.people_drawing() else use
+
+    def people_drawing(self, now=None) -> bool:
+        """Whether a kernel that is not in the pool had activity in the last :data:`DRAWING_WINDOW_S`."""
+        now = now or utcnow()
+        pooled = {task.result()["kernel_id"] for task in self.pool_tasks() if has_started(task)}
+        return any(
+            (now - kernel.last_activity).total_seconds() < DRAWING_WINDOW_S
+            for kernel_id, kernel in list(self._kernels.items())
+            if kernel_id not in pooled and getattr(kernel, "last_activity", None) is not None
+        )
 
     def pool_may_wait(self) -> bool:
         """Whether warming a pool kernel may wait for spare CPU: people use the app (their strokes come first), none

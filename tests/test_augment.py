@@ -142,3 +142,47 @@ def test_bad_elastic_settings_are_refused_naming_the_setting(change, message):
         AugmentConfig(**change)
     with pytest.raises(ValueError, match="bad training parameter: augmentation=.*" + message):
         TrainConfig(augmentation=change)
+
+
+def statistics(images) -> dict:
+    """What the augmentation changes, summed over a batch: brightness, ink share, where the ink sits."""
+    images = np.asarray(images)[..., 0]
+    mass = images.sum((1, 2))
+    rows = (images * np.arange(28)[None, :, None]).sum((1, 2)) / mass
+    columns = (images * np.arange(28)[None, None, :]).sum((1, 2)) / mass
+    return {
+        "mean": images.mean(),
+        "ink share": (images > 0.5).mean(),
+        "row spread": rows.std(),
+        "column spread": columns.std(),
+    }
+
+
+def test_the_keras_ops_implementation_draws_from_the_same_distribution(mnist):
+    """augment_batch_ops (train_jax, any backend) against augment_batch (TensorFlow): the same spec, so over
+    2,000 digits the same brightness, ink share and spread of the ink's centre, within sampling noise; and
+    both far from the unaugmented batch's spread."""
+    import keras
+
+    from digitglyph.augment import augment_batch_ops
+
+    (x_train, _), _ = mnist
+    batch = x_train[:2000, :, :, None].astype(np.float32) / 255.0
+    tf.random.set_seed(1)
+    reference = statistics(augment_batch(tf.constant(batch), AugmentConfig()))
+    ported = statistics(augment_batch_ops(batch, AugmentConfig(), keras.random.SeedGenerator(1)))
+    original = statistics(batch)
+    for name in reference:
+        assert ported[name] == pytest.approx(reference[name], rel=0.06), name
+    assert reference["row spread"] > 1.2 * original["row spread"]
+
+
+def test_the_keras_ops_implementation_passes_no_augmentation_through_and_refuses_elastic(digits):
+    import keras
+
+    from digitglyph.augment import augment_batch_ops
+
+    generator = keras.random.SeedGenerator(0)
+    assert augment_batch_ops(digits, NO_AUGMENTATION, generator) is digits
+    with pytest.raises(ValueError, match="elastic_pixels"):
+        augment_batch_ops(digits, AugmentConfig(elastic_pixels=2.0), generator)

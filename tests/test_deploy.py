@@ -1,4 +1,5 @@
-"""deploy: batch norms folded and weights rounded to float16 without changing what the model computes."""
+"""deploy: batch norms folded and weights rounded to float16 without changing what the model computes; ensembles
+(several runs answering as one model) shipped like any other, every member folded."""
 
 import json
 
@@ -6,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from digitglyph import Recognizer
+from digitglyph import Recognizer, ensemble
 from digitglyph.deploy import DeployError, deployable, is_float16_exact, ship
 from digitglyph.models import build
 from digitglyph.train import train
@@ -108,3 +109,62 @@ def test_ship_refuses_an_unfinished_run(tmp_path):
     with pytest.raises(DeployError, match="no finished run"):
         ship(tmp_path / "run", tmp_path / "models")
     assert not (tmp_path / "models").exists()
+
+
+# -- ensembles ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def members():
+    keras.utils.set_random_seed(0)
+    return [with_trained_batch_norm_statistics(build("glyphnet-small", 11), seed) for seed in (1, 2, 3)]
+
+
+@pytest.fixture(scope="module")
+def images(mnist):
+    _, (x_test, _) = mnist
+    return x_test[:100].astype(np.float32)[..., None] / 255.0
+
+
+def test_an_ensemble_answers_with_the_average_of_its_members(members, images):
+    model = ensemble.build(members)
+    expected = np.mean([member.predict_on_batch(images) for member in members], axis=0)
+    assert np.abs(model.predict_on_batch(images) - expected).max() < 1e-6
+    assert ensemble.members_of(model) == members
+    assert ensemble.members_of(members[0]) is None
+
+
+def test_an_ensemble_needs_two_members_of_one_shape(members):
+    with pytest.raises(ValueError, match="at least two members"):
+        ensemble.build(members[:1])
+    with pytest.raises(ValueError, match="same input and output shapes"):
+        ensemble.build([members[0], build("glyphnet-small", 10)])
+
+
+def test_a_deployable_ensemble_folds_every_member_and_keeps_the_function(members, images):
+    model = ensemble.build(members)
+    folded = deployable(model)
+    assert len(ensemble.members_of(folded)) == len(members)
+    assert is_float16_exact(folded) and not is_float16_exact(model)
+    inner = {layer.__class__.__name__ for member in ensemble.members_of(folded) for layer in member.layers}
+    assert not inner & {"BatchNormalization", "Dropout"}, inner
+    before, after = model.predict_on_batch(images), folded.predict_on_batch(images)
+    assert np.abs(before - after).max() < 2e-3  # float16 rounding of the weights, nothing more
+
+
+def write_member(run_dir, model, **parameters):
+    run_dir.mkdir(parents=True)
+    model.save(run_dir / "model.keras")
+    values = {"seed": 2, "validation_size": 5000, "pen_digits": 2, "not_a_digit": 30000, "architecture": "g"}
+    (run_dir / "config.json").write_text(json.dumps({**values, **parameters}))
+    return run_dir
+
+
+def test_members_of_different_data_are_refused_before_anything_is_written(members, tmp_path):
+    first = write_member(tmp_path / "a", members[0])
+    second = write_member(tmp_path / "b", members[1], seed=3)  # other validation and test writers
+    with pytest.raises(ValueError, match=r"differ in \['seed'\]"):
+        ensemble.make_run(tmp_path / "ensemble", [first, second])
+    assert not (tmp_path / "ensemble").exists()
+    with pytest.raises(ValueError, match="not a trained run"):
+        ensemble.make_run(tmp_path / "ensemble", [first, tmp_path / "missing"])

@@ -33,6 +33,7 @@ from digitglyph.serve import (
     BUSY_CPU_FRACTION,
     CONTENT_SECURITY_POLICY,
     CPU_WINDOW_S,
+    DRAWING_WINDOW_S,
     POOL_CPU_WAIT_S,
     BoundedKernelManager,
     normal_priority_use,
@@ -285,6 +286,20 @@ def test_the_pool_waits_only_while_people_use_the_app_and_none_waits_for_it():
     manager.claims.clear()
     manager.closing = True
     assert not manager.pool_may_wait()
+
+
+def test_people_drawing_means_a_session_kernel_worked_in_the_last_seconds():
+    """The refill also waits while people draw: a kernel outside the pool active within DRAWING_WINDOW_S."""
+    import datetime
+    from types import SimpleNamespace
+
+    manager = BoundedKernelManager()
+    now = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.UTC)
+    seconds_ago = lambda s: SimpleNamespace(last_activity=now - datetime.timedelta(seconds=s))  # noqa: E731
+    manager._kernels = {"quiet": seconds_ago(DRAWING_WINDOW_S + 1), "starting": SimpleNamespace(last_activity=None)}
+    assert not manager.people_drawing(now)
+    manager._kernels["drawing"] = seconds_ago(DRAWING_WINDOW_S - 1)
+    assert manager.people_drawing(now)
 
 
 # -- item 4: no template or theme override, so nothing from a CDN --------------------------------
