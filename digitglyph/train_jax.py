@@ -15,9 +15,9 @@ The same run as :func:`digitglyph.train.train` computes, moved to where it is fa
    device, epochs, seconds), ``history.csv`` and ``model.keras``; ``digitglyph ensemble`` (or ``ship`` through
    it) measures it on the evaluation sets, which need the pen data.
 
-    digitglyph train-jax --save-data run-data.npz --recipe ship            # here
-    KERAS_BACKEND=jax digitglyph train-jax runs/member-11 --data run-data.npz --recipe ship \\
-        --training-seed 11 --params '{"epochs": 1000, "time_budget_s": 380}'     # on the accelerator
+    digitglyph train-jax --save-data run-data.npz --recipe ship-member     # here
+    KERAS_BACKEND=jax digitglyph train-jax runs/member-11 --data run-data.npz --recipe ship-member \\
+        --training-seed 11                                                       # on the accelerator
 
 Not supported here (a ValueError): resuming, fine-tuning (``initial_model``), label smoothing, and the
 elastic distortion; a finished run directory is never overwritten.
