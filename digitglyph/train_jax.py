@@ -19,8 +19,9 @@ The same run as :func:`digitglyph.train.train` computes, moved to where it is fa
     KERAS_BACKEND=jax digitglyph train-jax runs/member-11 --data run-data.npz --recipe ship-member \\
         --training-seed 11                                                       # on the accelerator
 
-Not supported here (a ValueError): resuming, fine-tuning (``initial_model``), label smoothing, and the
-elastic distortion; a finished run directory is never overwritten.
+Not supported here (a ValueError): resuming (an interrupted run's directory is refused, its history kept),
+fine-tuning (``initial_model``), label smoothing, and the elastic distortion; a finished run directory is never
+overwritten.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ def train_jax(config: TrainConfig | dict, run_dir, data_path, training_seed: int
     run_dir = Path(run_dir)
     if (run_dir / "model.keras").exists():
         raise ValueError(f"{run_dir} already holds a trained model; choose a new run directory")
+    if (run_dir / "history.csv").exists():  # its epochs are kept: a new run would mix its rows with them
+        raise ValueError(
+            f"{run_dir} holds an interrupted run (history.csv, no model.keras) and train-jax does not resume; "
+            "choose a new run directory"
+        )
     data = np.load(data_path)
     pool, candidates, labels = data["pool"], data["candidates"], data["labels"]
     classes = int(data["classes"])

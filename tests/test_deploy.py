@@ -168,3 +168,35 @@ def test_members_of_different_data_are_refused_before_anything_is_written(member
     assert not (tmp_path / "ensemble").exists()
     with pytest.raises(ValueError, match="not a trained run"):
         ensemble.make_run(tmp_path / "ensemble", [first, tmp_path / "missing"])
+
+
+def test_an_ensemble_run_is_measured_then_shipped_like_any_run(mnist_dir, mnist, tmp_path):
+    """make_run: the ensemble and each member measured on the members' data, their histories kept; ship: every
+    member folded, the light export answering as the folded Keras model does."""
+    keras.utils.set_random_seed(4)
+    config = {"seed": 0, "validation_size": 500, "pen_digits": 0, "not_a_digit": 0, "data_dir": str(mnist_dir)}
+    member_dirs = []
+    for index in range(2):
+        member = with_trained_batch_norm_statistics(build("glyphnet-small"), seed=10 + index)
+        run_dir = write_member(tmp_path / f"member-{index}", member, **config)
+        (run_dir / "history.csv").write_text(f"epoch,loss\n0,{index + 1.5}\n1,{index + 0.5}\n")
+        member_dirs.append(run_dir)
+    metrics = ensemble.make_run(tmp_path / "ensemble", member_dirs)
+
+    _, (x_test, y_test) = mnist
+    images = x_test.astype(np.float32)[..., None] / 255.0
+    members = [keras.models.load_model(d / "model.keras", compile=False) for d in member_dirs]
+    average = np.mean([m.predict(images, batch_size=1000, verbose=0) for m in members], axis=0)
+    assert metrics["test_accuracy"] == pytest.approx((average.argmax(1) == y_test).mean(), abs=1e-4)
+    assert [record["run"] for record in metrics["members"]] == [str(d) for d in member_dirs]
+    history = (tmp_path / "ensemble" / "history.csv").read_text().splitlines()
+    assert history[0] == "member,epoch,loss" and len(history) == 5
+    with pytest.raises(ValueError, match="already holds a finished run"):
+        ensemble.make_run(tmp_path / "ensemble", member_dirs)
+
+    shipped = ship(tmp_path / "ensemble", out=tmp_path / "models", data_dir=mnist_dir)
+    assert [record["run"] for record in shipped["members"]] == [str(d) for d in member_dirs]
+    folded = keras.models.load_model(tmp_path / "models" / "model.keras", compile=False)
+    assert len(ensemble.members_of(folded)) == 2 and is_float16_exact(folded)
+    light = Recognizer.load(tmp_path / "models" / "model.keras").predict_mnist(x_test[:300])
+    assert np.abs(light - folded.predict_on_batch(images[:300])).max() < 1e-5

@@ -68,3 +68,12 @@ def test_what_train_jax_does_not_do_is_refused_by_name(run_data_file, tmp_path):
         with pytest.raises(ValueError, match=name):
             train_jax(recipe_config(None, **SMALL, **change), tmp_path / "refused", run_data_file)
     assert not (tmp_path / "refused").exists()
+
+
+def test_an_interrupted_run_directory_is_refused_and_kept(run_data_file, tmp_path):
+    run_dir = tmp_path / "interrupted"
+    run_dir.mkdir()
+    (run_dir / "history.csv").write_text("epoch,loss\n0,1.5\n")
+    with pytest.raises(ValueError, match="interrupted run"):
+        train_jax(recipe_config(None, **SMALL), run_dir, run_data_file)
+    assert (run_dir / "history.csv").read_text() == "epoch,loss\n0,1.5\n"
