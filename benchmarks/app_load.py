@@ -49,7 +49,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -253,8 +253,9 @@ def process_groups(server: VoilaServer) -> dict[str, list[psutil.Process]]:
 
 def cpu_seconds(server: VoilaServer) -> dict[str, float]:
     """CPU seconds so far (user + system) of each of :func:`process_groups` and of the whole machine."""
-    totals = {"browser": 0.0, "driver": 0.0, "server": 0.0, "kernels": 0.0}
-    for name, processes in process_groups(server).items():
+    groups = process_groups(server)
+    totals = dict.fromkeys(groups, 0.0)
+    for name, processes in groups.items():
         for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 times = process.cpu_times()
@@ -348,28 +349,32 @@ def answer_mismatch(recognizer: Recognizer, answer: Answer) -> str | None:
     return None
 
 
-async def measure(
-    browser,
-    count: int,
-    digits_each: int,
-    seed: int,
-    serve_options: dict,
-    ready_timeout_ms: int,
-    at_launch: bool,
-    launcher: ThreadPoolExecutor | None,
-) -> dict:
-    """A fresh server (started from ``launcher``'s thread, or the default executor's) with a pool sized for the class
-    (``count``, unless ``serve_options`` name one), ``count`` sessions opened at once once the pool is warm (or,
-    ``at_launch``, as soon as the server answers); the figures."""
-    digits = drawn_digits(count * digits_each, seed=seed + count, canvas_size=CANVAS_SIZE, brush_range=(1 / 14, 1 / 14))
-    options = {"pool": count, **serve_options}
+@dataclass(frozen=True)
+class LoadSettings:
+    """What every measurement of a run shares (from the command line)."""
+
+    seed: int
+    serve_options: dict  # the server's options on top of the pool sized for the class
+    ready_timeout_ms: int
+    at_launch: bool  # open the sessions as soon as the server answers, not once its pool is warm
+    launcher: ThreadPoolExecutor | None  # the thread that starts the servers (None: the default executor)
+
+
+async def measure(browser, count: int, digits_each: int, settings: LoadSettings) -> dict:
+    """A fresh server (started from ``settings.launcher``'s thread) with a pool sized for the class (``count``,
+    unless the server options name one), ``count`` sessions opened at once once the pool is warm (or, ``at_launch``,
+    as soon as the server answers); the figures."""
+    digits = drawn_digits(
+        count * digits_each, seed=settings.seed + count, canvas_size=CANVAS_SIZE, brush_range=(1 / 14, 1 / 14)
+    )
+    options = {"pool": count, **settings.serve_options}
     with tempfile.TemporaryDirectory() as directory:
         server = VoilaServer(Path(directory), max_sessions=count + 8, **options)
         launched = time.perf_counter()
-        await asyncio.get_running_loop().run_in_executor(launcher, server.start)
+        await asyncio.get_running_loop().run_in_executor(settings.launcher, server.start)
         answered_s = time.perf_counter() - launched
         warm_s = None
-        if not at_launch:
+        if not settings.at_launch:
             await asyncio.to_thread(wait_for_pool, server.port)
             warm_s = time.perf_counter() - launched
         try:
@@ -382,8 +387,8 @@ async def measure(
                         server.url,
                         session,
                         digits[index * digits_each : (index + 1) * digits_each],
-                        random.Random(seed * 1000 + index),
-                        ready_timeout_ms,
+                        random.Random(settings.seed * 1000 + index),
+                        settings.ready_timeout_ms,
                     )
                 )
                 for index, session in enumerate(sessions)
@@ -528,24 +533,16 @@ def print_targets(results: dict[int, dict]) -> bool:
     return met
 
 
-async def run(
-    counts: list[int],
-    digits_each: int,
-    seed: int,
-    serve_options: dict,
-    ready_timeout_ms: int,
-    at_launch: bool,
-    launcher: ThreadPoolExecutor | None,
-) -> dict[int, dict]:
+async def run(counts: list[int], digits_each: int, settings: LoadSettings) -> dict[int, dict]:
     from playwright.async_api import async_playwright
 
     figures = {}
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            if not at_launch:  # the cold start: `make app` (its default pool) and one person at once
-                options = {"pool": DEFAULT_POOL, **serve_options}
-                cold = await measure(browser, 1, 1, seed, options, ready_timeout_ms, at_launch=True, launcher=launcher)
+            if not settings.at_launch:  # the cold start: `make app` (its default pool) and one person at once
+                options = {"pool": DEFAULT_POOL, **settings.serve_options}
+                cold = await measure(browser, 1, 1, replace(settings, serve_options=options, at_launch=True))
                 print(
                     f"cold start (a fresh `make app`, pool {cold['pool']}, one page opened at launch): server "
                     f"answering HTTP {cold['server_answers_s']:.1f} s, first ready canvas {cold['cold_start_s']:.1f} s "
@@ -553,9 +550,7 @@ async def run(
                     flush=True,
                 )
             for count in counts:
-                figures[count] = await measure(
-                    browser, count, digits_each, seed, serve_options, ready_timeout_ms, at_launch, launcher
-                )
+                figures[count] = await measure(browser, count, digits_each, settings)
         finally:
             await browser.close()
     return figures
@@ -621,17 +616,8 @@ def main(argv=None) -> int:
         f"{class_nice}, the server and its kernels at nice {starting}"
     )
     with lower_the_class_priority() if low else contextlib.nullcontext() as launcher:
-        figures = asyncio.run(
-            run(
-                args.sessions,
-                args.digits,
-                args.seed,
-                serve_options,
-                args.ready_timeout * 1000,
-                args.at_launch,
-                launcher,
-            )
-        )
+        settings = LoadSettings(args.seed, serve_options, args.ready_timeout * 1000, args.at_launch, launcher)
+        figures = asyncio.run(run(args.sessions, args.digits, settings))
     results = {count: report(figure, recognizer) for count, figure in figures.items()}
     return 0 if print_targets(results) else 1
 

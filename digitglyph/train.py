@@ -188,9 +188,7 @@ def _dataset(data, config: TrainConfig, training: bool):
         batch = config.batch_size
 
         def batches():  # called once per epoch
-            rng = np.random.default_rng([config.seed, next(epochs)])
-            order = rng.permutation(data.train_size)
-            chosen = data.candidates[order, rng.integers(0, data.candidates.shape[1], data.train_size)]
+            order, chosen = epoch_draw(data.candidates, np.random.default_rng([config.seed, next(epochs)]))
             for start in range(0, data.train_size, batch):
                 yield network_input(data.pool[chosen[start : start + batch]]), data.labels[order[start : start + batch]]
 
@@ -243,12 +241,23 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
 
 
 def _optimizer(config: TrainConfig, steps_per_epoch: int):
+    return optimizer(config, learning_rate_schedule(config, steps_per_epoch))
+
+
+def optimizer(config: TrainConfig, learning_rate):
+    """``config.optimizer`` (AdamW with ``config.weight_decay``, or Adam) at ``learning_rate``."""
     import keras
 
-    learning_rate = learning_rate_schedule(config, steps_per_epoch)
     if config.optimizer == "adamw":
         return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def epoch_draw(candidates: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch's examples: their shuffled ``order`` and, for each, the pool image ``chosen`` among its candidates
+    (a pen character's renderings, a not-a-digit slot's characters), both drawn from ``rng``."""
+    order = rng.permutation(len(candidates))
+    return order, candidates[order, rng.integers(0, candidates.shape[1], len(candidates))]
 
 
 class RunClock:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import write_json_atomic
-from .train import TrainConfig, one_cycle
+from .train import TrainConfig, epoch_draw, one_cycle, optimizer
 
 STEPS_PER_EXECUTION = 32  # training steps per compiled call: fewer round trips to the device
 NOT_SUPPORTED = {"initial_model": None, "label_smoothing": 0.0}
@@ -98,6 +98,7 @@ def train_jax(config: TrainConfig | dict, run_dir, data_path, training_seed: int
     import keras
 
     from .models import build
+    from .preprocess import network_input
 
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
@@ -120,12 +121,8 @@ def train_jax(config: TrainConfig | dict, run_dir, data_path, training_seed: int
     model = build(config.architecture, classes)
     trainer = _augmenting_trainer(model, config, training_seed)
     peak = config.learning_rate
-    if config.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(learning_rate=peak / 20, weight_decay=config.weight_decay)
-    else:
-        optimizer = keras.optimizers.Adam(learning_rate=peak / 20)
     trainer.compile(
-        optimizer=optimizer,
+        optimizer=optimizer(config, one_cycle(0.0, peak) if config.schedule == "onecycle" else peak),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
         steps_per_execution=STEPS_PER_EXECUTION,
@@ -141,11 +138,9 @@ def train_jax(config: TrainConfig | dict, run_dir, data_path, training_seed: int
             break
         fraction = elapsed / config.time_budget_s if config.time_budget_s else epoch / config.epochs
         learning_rate = one_cycle(fraction, peak) if config.schedule == "onecycle" else peak
-        optimizer.learning_rate.assign(learning_rate)
-        rng = np.random.default_rng([training_seed, epoch])
-        order = rng.permutation(len(labels))
-        chosen = candidates[order, rng.integers(0, candidates.shape[1], len(labels))]
-        images = (pool[chosen].astype(np.float32) / 255.0)[..., None]  # preprocess.network_input
+        trainer.optimizer.learning_rate.assign(learning_rate)
+        order, chosen = epoch_draw(candidates, np.random.default_rng([training_seed, epoch]))
+        images = network_input(pool[chosen])
         epoch_start = time.perf_counter()
         fit = trainer.fit(
             images,
