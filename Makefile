@@ -10,6 +10,7 @@ POOL ?= 8
 CULL_AFTER ?= 60
 CONNECT_GRACE ?= 300
 FRONTEND ?= light
+KERNEL_START ?= fork
 REFILL_AFTER ?= 30
 ALLOW_HOSTS ?=
 DIGITGLYPH_DATA ?= $(abspath ../shared/mnist)
@@ -43,7 +44,8 @@ kernel: $(STAMP)
 ## The main job: the Voila drawing app with the shipped model (no training).
 app: $(STAMP)
 	$(PY) -m digitglyph.serve --host $(HOST) --port $(PORT) --max-sessions $(MAX_SESSIONS) --pool $(POOL) \
-		--cull-after $(CULL_AFTER) --connect-grace $(CONNECT_GRACE) --refill-after $(REFILL_AFTER) --frontend $(FRONTEND) $(foreach h,$(ALLOW_HOSTS),--allow-host $(h))
+		--cull-after $(CULL_AFTER) --connect-grace $(CONNECT_GRACE) --refill-after $(REFILL_AFTER) --frontend $(FRONTEND) \
+		--kernel-start $(KERNEL_START) $(foreach h,$(ALLOW_HOSTS),--allow-host $(h))
 
 ## All tests: lint, JavaScript (node --test) and Python (unit, notebooks, browser).
 test: setup

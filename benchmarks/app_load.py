@@ -14,7 +14,9 @@ answer for 1-2 s, then clicks Clear. Printed per N:
 * the server's start: launch -> answering HTTP -> pool warm (with ``--at-launch``: launch -> first ready canvas);
 * time from opening the page to a ready canvas (the first recognition shown), p50 and max over sessions;
 * release-to-prediction latency measured in the page (``mouseup`` on the canvas to the change of the
-  prediction text), p50 and p95 over every stroke of every session;
+  prediction text), p50 and p95 over every stroke of every session, and its two legs split at the moment the kernel
+  sent the answer (the light page marks it): release -> the kernel's answer (the page sending, the server, the
+  kernel's queue and work) and the answer -> shown (the server relaying it, the page taking and showing it);
 * every answer (after every stroke) checked against ``Recognizer.load().predict_canvas`` on the strokes the
   kernel received, rendered with :func:`digitglyph.strokes.render_strokes` at the app's canvas size and brush;
 * CPU seconds spent while the sessions open (until every canvas is ready or has failed) and while they draw, by
@@ -29,7 +31,7 @@ answer for 1-2 s, then clicks Clear. Printed per N:
 * each figure against the issue-15 targets.
 
     .venv/bin/python benchmarks/app_load.py [--sessions 1,8,16,32] [--digits 3] [--seed 5] [--pool P]
-        [--frontend light|lab] [--at-launch] [--class-priority normal|low]
+        [--frontend light|lab] [--kernel-start fork|spawn] [--at-launch] [--class-priority normal|low]
 
 Uses DIGITGLYPH_MODEL (default: models/model.keras) and a throw-away corrections file per server.
 """
@@ -69,8 +71,10 @@ from digitglyph.browser import (
     VoilaServer,
 )
 from digitglyph.recognizer import Recognizer
-from digitglyph.serve import DEFAULT_POOL, FRONTENDS, wait_for_pool
+from digitglyph.serve import DEFAULT_POOL, FRONTENDS, KERNEL_STARTS, wait_for_pool
 from digitglyph.strokes import drawn_digits, render_strokes
+
+FORK_SERVER_MODULE = "digitglyph.forkserver"  # the fork server's command line: python -m digitglyph.forkserver
 
 READY_TARGET_S = 30.0
 P95_TARGET_MS = 500.0
@@ -87,14 +91,21 @@ CLASS_PRIORITIES = ("normal", "low")  # --class-priority: the simulated class at
 LOW_PRIORITY_NICENESS = 19  # the simulated class's nice value with --class-priority low
 PR_CAPBSET_DROP, CAP_SYS_NICE = 24, 23  # from <linux/prctl.h> and <linux/capability.h>
 
+# Each stroke's release -> prediction (ms, in the page), split at the moment the kernel sent the answer (the light
+# page's body[data-update-sent], the kernel's clock; the same machine's clock as the page's Date.now()):
+# [release -> shown, release -> kernel sent the answer, kernel sent it -> shown].
 LATENCY_PROBE = """() => {
     window.digitglyphLatencies = [];
     const view = document.querySelector('.digitglyph-prediction');
     const canvas = document.querySelector('.digitglyph-canvas');
-    let released = null;
-    canvas.addEventListener('mouseup', () => { released = performance.now(); }, true);
+    let released = null, releasedAt = null;
+    canvas.addEventListener('mouseup', () => { released = performance.now(); releasedAt = Date.now(); }, true);
     new MutationObserver(() => {
-        if (released !== null) { window.digitglyphLatencies.push(performance.now() - released); released = null; }
+        if (released === null) return;
+        const total = performance.now() - released, sent = Date.parse(document.body.dataset.updateSent || '');
+        const split = Number.isFinite(sent) ? [sent - releasedAt, Date.now() - sent] : [NaN, NaN];
+        window.digitglyphLatencies.push([total, ...split]);
+        released = null;
     }).observe(view, {subtree: true, childList: true, characterData: true});
 }"""
 
@@ -222,6 +233,15 @@ def proportional_set_size_mb(pid: int) -> float:
     raise RuntimeError(f"no Pss line in /proc/{pid}/smaps_rollup")
 
 
+def is_kernel(process: psutil.Process) -> bool:
+    """A kernel: started as ``python -m ipykernel_launcher`` or forked by the server's fork server (which, like its
+    kernels, shows the fork server's command line)."""
+    if "ipykernel_launcher" in " ".join(process.cmdline()):
+        return True
+    parent = process.parent()
+    return parent is not None and FORK_SERVER_MODULE in parent.cmdline()
+
+
 def server_memory(server: VoilaServer) -> tuple[list[tuple[float, float]], float, float]:
     """([(RSS MB, PSS MB) per kernel], total RSS MB, total PSS MB of the server and all its children)."""
     root = psutil.Process(server.process.pid)
@@ -229,11 +249,11 @@ def server_memory(server: VoilaServer) -> tuple[list[tuple[float, float]], float
     for process in [root, *root.children(recursive=True)]:
         try:
             rss, pss = process.memory_info().rss / 1e6, proportional_set_size_mb(process.pid)
-            is_kernel = "ipykernel_launcher" in " ".join(process.cmdline())
+            kernel = is_kernel(process)
         except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
             continue
         total_rss, total_pss = total_rss + rss, total_pss + pss
-        if is_kernel:
+        if kernel:
             kernels.append((rss, pss))
     return kernels, total_rss, total_pss
 
@@ -422,7 +442,8 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
     """Print one N's figures; returns the values the targets need."""
     count, sessions = figures["count"], figures["sessions"]
     ready = [s.ready_s for s in sessions if s.ready_s is not None]
-    latencies = [value for s in sessions for value in s.latencies_ms]
+    splits = np.array([value for s in sessions for value in s.latencies_ms], dtype=float).reshape(-1, 3)
+    latencies = splits[:, 0].tolist()
     all_answers = [answer for s in sessions for answer in s.answers]
     differences = [difference for answer in all_answers if (difference := answer_mismatch(recognizer, answer))]
     mismatches = len(differences)
@@ -450,6 +471,13 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
             f"release -> prediction over {len(latencies)} strokes: p50 {statistics.median(latencies):.0f} ms, "
             f"p95 {percentile(latencies, 0.95):.0f} ms, max {max(latencies):.0f} ms"
         )
+        for column, leg in ((1, "release -> the kernel sent its answer"), (2, "the answer sent -> shown in the page")):
+            values = splits[np.isfinite(splits[:, column]), column].tolist()
+            if values:
+                print(
+                    f"  of which {leg} (the kernel's clock): p50 {statistics.median(values):.0f} ms, "
+                    f"p95 {percentile(values, 0.95):.0f} ms"
+                )
     print(f"answers checked against predict_canvas: {len(all_answers) - mismatches}/{len(all_answers)} equal")
     for difference in differences[:5]:
         print(f"  differs: {difference}")
@@ -589,6 +617,12 @@ def main(argv=None) -> int:
         "--frontend", choices=sorted(FRONTENDS), default=None, help="the server's --frontend (default: the server's)"
     )
     parser.add_argument(
+        "--kernel-start",
+        choices=KERNEL_STARTS,
+        default=None,
+        help="the server's --kernel-start: 'fork' (from one warm process) or 'spawn' (default: the server's)",
+    )
+    parser.add_argument(
         "--class-priority",
         choices=CLASS_PRIORITIES,
         default="normal",
@@ -605,7 +639,12 @@ def main(argv=None) -> int:
         f"model {recognizer.version}; {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 1e9:.0f} GB, "
         f"load average {psutil.getloadavg()[0]:.1f}; {args.digits} digits per session"
     )
-    options = {"cull_after": args.cull_after, "pool": args.pool, "frontend": args.frontend}
+    options = {
+        "cull_after": args.cull_after,
+        "pool": args.pool,
+        "frontend": args.frontend,
+        "kernel_start": args.kernel_start,
+    }
     serve_options = {name: value for name, value in options.items() if value is not None}
     print(f"server options: {serve_options or 'the defaults'}")
     starting = os.getpriority(os.PRIO_PROCESS, 0)

@@ -39,10 +39,11 @@ The answer is worded by :func:`digitglyph.answers.wording`, as on the web page.
 
 Two pages speak to this kernel (``digitglyph.serve --frontend``): Voila's JupyterLab frontend sends one
 ipycanvas ``mouse_move`` per pointer move and the kernel draws each segment back; the light page
-(``share/jupyter/voila/templates/digitglyph/static/digitglyph-widgets.js``) inks the stroke itself and sends the
-moves in batches (``{"event": "pointer_moves", "points": [[x, y], ...]}``, at most :data:`MAX_POINTS_PER_MESSAGE`),
-so a stroke costs the server a few messages instead of two per move.  Either way the kernel keeps every point
-and redraws the canvas from the strokes when the stroke ends.
+(``share/jupyter/voila/templates/digitglyph/static/digitglyph-widgets.js``) inks the stroke itself and sends its
+points when it ends, in one message (``{"event": "stroke_points", "points": [[x, y], ...], "end": true}``; a stroke
+longer than :data:`MAX_POINTS_PER_MESSAGE` points sends each full batch on the way with ``"end": false``), so a
+stroke costs the server one message in and the answer out instead of two per move.  Either way the kernel keeps
+every point and redraws the canvas from the strokes when the stroke ends.
 
 The page can only send pointer positions, button clicks and widget values; nothing it sends is
 executed (Voila itself refuses execute requests from the page), pointer positions are clipped to
@@ -68,7 +69,7 @@ BRUSH_RANGE = (CANVAS_SIZE // 28, CANVAS_SIZE // 8)  # canvas pixels, at CANVAS_
 MODEL_INPUT_ZOOM = 5
 MAX_STROKES = 200
 MAX_POINTS_PER_STROKE = 5000
-MAX_POINTS_PER_MESSAGE = 256  # a batch of pointer moves from the light page; a longer one is ignored
+MAX_POINTS_PER_MESSAGE = 256  # a stroke's points in one message from the light page; a longer batch is ignored
 STYLE = """<style>
 .digitglyph-canvas { touch-action: none; cursor: crosshair; border: 0; padding: 0; background: #fff; }
 .digitglyph-pad { border: 2px solid #888; border-radius: 4px; width: fit-content; }
@@ -312,21 +313,27 @@ class DrawingApp:
         if previous is not None:
             self.canvas.stroke_line(*previous, *self.sketch.strokes[-1][-1])
 
-    def pointer_moves(self, points) -> int:
-        """A batch of pointer moves from the light page, which has inked them already: kept, not drawn back.
-        Returns how many points were added; a batch that is not a list of at most MAX_POINTS_PER_MESSAGE
-        ``[x, y]`` pairs adds nothing."""
-        if not isinstance(points, list) or len(points) > MAX_POINTS_PER_MESSAGE:
-            return 0
-        added = 0
-        for point in points:
-            if isinstance(point, (list, tuple)) and len(point) == 2 and self.sketch.extend(*point) is not None:
-                added += 1
-        return added
+    def stroke_points(self, points, end=False) -> int:
+        """Points of a stroke from the light page, which has inked them already: kept, not drawn back.  The first
+        point when no stroke is under way begins one; ``end`` (True) then ends it and recognises the drawing, so a
+        stroke of up to :data:`MAX_POINTS_PER_MESSAGE` points is one message.  Returns how many points were kept: a
+        batch that is not a list of at most MAX_POINTS_PER_MESSAGE ``[x, y]`` pairs keeps none (``end`` still ends)."""
+        kept = 0
+        if isinstance(points, list) and len(points) <= MAX_POINTS_PER_MESSAGE:
+            for point in points:
+                if not (isinstance(point, (list, tuple)) and len(point) == 2):
+                    continue
+                if self.sketch.drawing:
+                    kept += self.sketch.extend(*point) is not None
+                else:
+                    kept += self.sketch.begin(*point)
+        if end is True:
+            self.pointer_up()
+        return kept
 
     def _page_message(self, _widget, content, _buffers) -> None:
-        if isinstance(content, dict) and content.get("event") == "pointer_moves":
-            self.pointer_moves(content.get("points"))
+        if isinstance(content, dict) and content.get("event") == "stroke_points":
+            self.stroke_points(content.get("points"), content.get("end"))
 
     def pointer_up(self, x=None, y=None) -> None:
         if x is not None:

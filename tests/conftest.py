@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import shutil
 from pathlib import Path
@@ -43,6 +45,13 @@ def browser():
         pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
     with chromium() as browser:
         yield browser
+
+
+def run(coroutine):
+    """Run ``coroutine`` to its end in a thread of its own (Playwright's sync API holds this thread's loop);
+    tests import it (``from conftest import run``)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        return executor.submit(asyncio.run, coroutine).result()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -118,28 +118,33 @@ def test_pointer_events_arrive_through_ipycanvas_messages(app):
     assert app.recognitions == 3
 
 
-def test_the_light_pages_batched_moves_make_the_same_strokes_without_drawing_them_back(app, digits, monkeypatch):
-    """The light page inks a stroke itself and sends its moves in batches; the kernel keeps every point."""
+def test_the_light_pages_strokes_make_the_same_strokes_without_drawing_them_back(app, digits, monkeypatch):
+    """The light page inks a stroke itself and sends its points when it ends (a long one in batches on the way);
+    the kernel keeps every point, recognises once per stroke and draws nothing back while the stroke comes in."""
     from digitglyph.app import MAX_POINTS_PER_MESSAGE
 
     drawn_back = []
     monkeypatch.setattr(app.canvas, "stroke_line", lambda *points: drawn_back.append(points))
-    send = app.canvas._handle_frontend_event  # ipycanvas's own handler ignores the batch event ...
-    for stroke in digits[0].strokes:
-        send(None, {"event": "mouse_down", "x": stroke[0][0], "y": stroke[0][1]}, [])
-        for start in range(1, len(stroke), 3):  # ... the app's handler (canvas.on_msg) takes it
-            batch = [list(point) for point in stroke[start : start + 3]]
-            app.canvas._handle_custom_msg({"event": "pointer_moves", "points": batch}, [])
-        send(None, {"event": "mouse_up", "x": stroke[-1][0], "y": stroke[-1][1]}, [])
-    kept = [[point for index, point in enumerate(s) if index == 0 or point != s[index - 1]] for s in digits[0].strokes]
+    monkeypatch.setattr(app.canvas, "fill_circle", lambda *circle: drawn_back.append(circle))
+    send = app.canvas._handle_custom_msg  # the app's handler (canvas.on_msg); ipycanvas's own ignores the event
+    strokes = [*digits[0].strokes, [(10.0 + i % 200, 20.0 + i // 200) for i in range(MAX_POINTS_PER_MESSAGE + 40)]]
+    for stroke in strokes:
+        points = [list(point) for point in stroke]
+        while len(points) > MAX_POINTS_PER_MESSAGE:  # a long stroke: its full batches on the way
+            send({"event": "stroke_points", "points": points[:MAX_POINTS_PER_MESSAGE], "end": False}, [])
+            points = points[MAX_POINTS_PER_MESSAGE:]
+        send({"event": "stroke_points", "points": points, "end": True}, [])
+    kept = [[point for index, point in enumerate(s) if index == 0 or point != s[index - 1]] for s in strokes]
     assert app.sketch.strokes == [[tuple(map(float, point)) for point in stroke] for stroke in kept]
-    assert drawn_back == [] and app.recognitions == 1 + len(digits[0].strokes)
-    # a batch that is too long, not a list, or holds non-points adds nothing (and does not raise)
-    app.pointer_down(10, 10)
-    assert app.pointer_moves([[20, 20]] * (MAX_POINTS_PER_MESSAGE + 1)) == 0
-    assert app.pointer_moves("20,20") == 0 and app.pointer_moves([[1, 2, 3], "ab", None, [float("nan"), 4]]) == 0
-    assert app.pointer_moves([[30, 40], [500, -5]]) == 2
-    assert app.sketch.strokes[-1] == [(10.0, 10.0), (30.0, 40.0), (280.0, 0.0)]
+    assert drawn_back == [] and app.recognitions == 1 + len(strokes)
+    # a batch that is too long, not a list, or holds non-points keeps nothing (and does not raise) ...
+    assert app.stroke_points([[20, 20]] * (MAX_POINTS_PER_MESSAGE + 1)) == 0
+    assert app.stroke_points("20,20") == 0 and app.stroke_points([[1, 2, 3], "ab", None, [float("nan"), 4]]) == 0
+    assert len(app.sketch.strokes) == len(strokes) and not app.sketch.drawing
+    # ... points are clipped to the canvas, and only a real True ends the stroke
+    assert app.stroke_points([[30, 40], [500, -5]], end="yes") == 2 and app.sketch.drawing
+    assert app.stroke_points([], end=True) == 0 and not app.sketch.drawing
+    assert app.sketch.strokes[-1] == [(30.0, 40.0), (280.0, 0.0)] and app.recognitions == 2 + len(strokes)
 
 
 def test_bad_pointer_input_is_ignored_or_clipped(app):

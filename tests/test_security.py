@@ -5,14 +5,14 @@ The network ones run against a real server (``digitglyph.serve``, what ``make ap
 free port, with a small cap (2 pages), a pool of 1, a 3-second cull and a 10-second grace for a page to connect,
 so that kernels come and go quickly.
 Kernels are freed by culling: a test that opens pages waits, at its end, until their kernels are gone.
-The pool's wait for spare CPU (issue 15) is checked on fake CPU readings.
+The pool's wait for spare CPU (issue 15) is checked on fake CPU readings, its turns to warm (claimed kernels a few
+at a time, a claimed refill at once) on fake warm-ups.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import contextlib
 import json
 import os
@@ -26,15 +26,18 @@ import numpy as np
 import pytest
 import tornado.httpclient
 import tornado.websocket
+from conftest import run
 
 from digitglyph.browser import AppPage, VoilaServer
 from digitglyph.corrections import NOT_A_DIGIT, CorrectionStore
 from digitglyph.serve import (
     BUSY_CPU_FRACTION,
+    CLAIMED_WARMING,
     CONTENT_SECURITY_POLICY,
     CPU_WINDOW_S,
     DRAWING_WINDOW_S,
     POOL_CPU_WAIT_S,
+    POOL_WARMING,
     BoundedKernelManager,
     normal_priority_use,
     until_cpu_to_spare,
@@ -61,12 +64,6 @@ def server(tmp_path_factory):
 
 
 # -- talking to the server as a script (or a hostile page) would ---------------------------------
-
-
-def run(coroutine):
-    """Run ``coroutine`` to its end in a thread of its own (Playwright's sync API holds this thread's loop)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as executor:
-        return executor.submit(asyncio.run, coroutine).result()
 
 
 async def fetch(server, path="/", host=None, origin=None, method="GET"):
@@ -171,6 +168,32 @@ def test_visitors_arriving_at_once_get_exactly_the_places_there_are(server):
         await wait_until_gone(server, [kernel_of(response) for response in responses if response.code == 200])
 
     run(replay())
+
+
+def test_pages_with_kernels_of_their_own_are_each_counted_once_while_they_load(tmp_path):
+    """Without a pool every page starts a kernel of its own; while it loads it is one session, so a cap of three lets
+    three visitors in (served as ``python -m digitglyph.serve`` each such page was counted twice: the third got 503)."""
+    visitors = 3
+
+    async def replay(server):
+        async def visit(delay):
+            await asyncio.sleep(delay)
+            return await fetch(server, "/")
+
+        pages = [asyncio.ensure_future(visit(0.4 * index)) for index in range(visitors)]
+        counted = []
+        while not all(page.done() for page in pages):
+            counted.append(json.loads((await fetch(server, "/digitglyph/status")).body)["sessions"])
+            await asyncio.sleep(0.05)
+        responses = [page.result() for page in pages]
+        assert [response.code for response in responses] == [200] * visitors
+        assert max(counted) <= visitors, counted
+        await wait_until_gone(server, [kernel_of(response) for response in responses])
+
+    with VoilaServer(
+        tmp_path, max_sessions=visitors, pool=0, cull_after=CULL_AFTER_S, connect_grace=CONNECT_GRACE_S
+    ) as server:
+        run(replay(server))
 
 
 def test_the_status_shows_the_warm_pool_which_never_outgrows_the_places_left(server):
@@ -286,6 +309,71 @@ def test_the_pool_waits_only_while_people_use_the_app_and_none_waits_for_it():
     manager.claims.clear()
     manager.closing = True
     assert not manager.pool_may_wait()
+
+
+def test_claimed_pool_kernels_warm_beside_the_pool_a_few_at_a_time():
+    """At a class's arrival every page claims a pool kernel: those warm CLAIMED_WARMING at a time, beside the
+    pool's own one-at-a-time warming, instead of queueing behind it."""
+
+    async def scenario():
+        manager = BoundedKernelManager()
+        running, most = {"pool": 0, "claimed": 0}, {"pool": 0, "claimed": 0}
+        release = asyncio.Event()
+
+        async def initialize(kind):
+            running[kind] += 1
+            most[kind] = max(most[kind], running[kind])
+            await release.wait()
+            running[kind] -= 1
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return {"task": done}
+
+        warm = manager._one_at_a_time(initialize)
+        pool = [asyncio.ensure_future(warm("pool")) for _ in range(3)]
+        claimed = [asyncio.ensure_future(warm("claimed")) for _ in range(CLAIMED_WARMING + 2)]
+        for task in claimed:
+            manager.claims[task] = object()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert running == {"pool": POOL_WARMING, "claimed": CLAIMED_WARMING}
+        release.set()
+        await asyncio.gather(*pool, *claimed)
+        assert most == {"pool": POOL_WARMING, "claimed": CLAIMED_WARMING}
+        assert manager.warming == {False: 0, True: 0}
+
+    run(scenario())
+
+
+def test_a_refill_waits_out_its_delay_unless_a_page_claims_it():
+    """A kernel taken from the pool is replaced --refill-after seconds later, but a page that finds only that
+    replacement in the pool (the pool is empty, the class still arriving) has it warmed at once."""
+
+    async def scenario():
+        manager = BoundedKernelManager()
+        loop = asyncio.get_running_loop()
+        started = []
+
+        async def initialize(name):
+            started.append(name)
+            done = loop.create_future()
+            done.set_result(None)
+            return {"task": done}
+
+        warm = manager._one_at_a_time(initialize)
+        claimed, unclaimed = asyncio.ensure_future(warm("claimed")), asyncio.ensure_future(warm("unclaimed"))
+        manager.not_before[claimed] = loop.time() + 600
+        manager.not_before[unclaimed] = loop.time() + 0.5
+        await asyncio.sleep(0.1)
+        assert started == []
+        manager.claims[claimed] = object()
+        await manager._next_turns()
+        await asyncio.wait_for(claimed, 5)
+        assert started == ["claimed"]
+        await asyncio.wait_for(unclaimed, 5)  # its delay over, it warms
+        assert started == ["claimed", "unclaimed"]
+
+    run(scenario())
 
 
 def test_people_drawing_means_a_session_kernel_worked_in_the_last_seconds():

@@ -22,8 +22,7 @@
   const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
   const CONTROL_TARGET = "jupyter.widget.control";
   const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
-  const MOVES_FLUSH_MS = 200; // pointer moves are sent to the kernel in batches (canvasView)
-  const MOVES_PER_MESSAGE = 256; // digitglyph/app.py MAX_POINTS_PER_MESSAGE
+  const MOVES_PER_MESSAGE = 256; // a stroke's points per message to the kernel (digitglyph/app.py MAX_POINTS_PER_MESSAGE)
   // ipycanvas 0.14: the command list (ipycanvas/canvas.py _CMD_LIST) and the context attributes (Canvas.ATTRS)
   const CANVAS_COMMANDS = [
     "fillRect", "strokeRect", "fillRects", "strokeRects", "clearRect", "fillArc", "fillCircle", "strokeArc",
@@ -417,10 +416,10 @@
     return node;
   }
 
-  // The canvas inks a stroke itself and sends its moves to the kernel in batches (the kernel's
-  // DrawingApp.pointer_moves; at most MOVES_PER_MESSAGE points, every MOVES_FLUSH_MS), not one message per move
-  // as ipycanvas's own view does: a stroke costs the server a few messages.  Down, up and out are ipycanvas's
-  // events, sent after the pending moves; when the stroke ends the kernel redraws the canvas from its strokes.
+  // The canvas inks a stroke itself and sends its points to the kernel when the stroke ends: one message for a
+  // stroke of up to MOVES_PER_MESSAGE points (a longer one sends each full batch on the way), handled by the kernel's
+  // DrawingApp.stroke_points, instead of ipycanvas's one message per move each way.  When the stroke ends the
+  // kernel recognises it and redraws the canvas from its strokes.
   function canvasView(model) {
     const node = model.canvas;
     const context = node.getContext("2d");
@@ -431,22 +430,22 @@
       return { x: (node.width * (event.clientX - rect.left)) / rect.width, y: (node.height * (event.clientY - rect.top)) / rect.height };
     };
     let last = null; // the stroke's last point while the pointer is down
-    let pending = [];
-    let timer = null;
-    const flush = () => {
-      clearTimeout(timer);
-      timer = null;
-      while (pending.length) {
-        model.send({ method: "custom", content: { event: "pointer_moves", points: pending.splice(0, MOVES_PER_MESSAGE) } });
-      }
+    let pending = []; // its points not sent yet
+    const send = (end) => {
+      model.send({ method: "custom", content: { event: "stroke_points", points: pending, end } });
+      pending = [];
     };
-    const begin = (point, event) => {
-      flush();
+    const end = () => {
+      last = null;
+      send(true);
+    };
+    const begin = (point) => {
+      if (last) end();
       last = point;
       context.beginPath();
       context.arc(point.x, point.y, context.lineWidth / 2, 0, 2 * Math.PI);
       context.fill();
-      model.send({ method: "custom", content: event });
+      pending = [[point.x, point.y]];
     };
     const move = (point) => {
       if (!last) return; // hovering: the kernel has nothing to do with it
@@ -456,30 +455,26 @@
       context.stroke();
       last = point;
       pending.push([point.x, point.y]);
-      timer ??= setTimeout(flush, MOVES_FLUSH_MS);
+      if (pending.length === MOVES_PER_MESSAGE) send(false);
     };
-    const end = (event) => {
-      flush();
-      last = null;
-      model.send({ method: "custom", content: event });
-    };
-    node.addEventListener("mousedown", (event) => {
-      const point = position(event);
-      begin(point, { event: "mouse_down", ...point });
-    });
+    node.addEventListener("mousedown", (event) => begin(position(event)));
     node.addEventListener("mousemove", (event) => move(position(event)));
-    for (const [type, name] of [["mouseup", "mouse_up"], ["mouseout", "mouse_out"]]) {
-      node.addEventListener(type, (event) => last && end({ event: name, ...position(event) }));
+    for (const type of ["mouseup", "mouseout"]) {
+      node.addEventListener(type, (event) => {
+        if (!last) return;
+        move(position(event));
+        end();
+      });
     }
     const touched = (type, handle) => node.addEventListener(type, (event) => {
       event.preventDefault();
       event.stopImmediatePropagation();
       handle(Array.from(event.touches, position));
     }, { passive: false });
-    touched("touchstart", (touches) => touches.length && begin(touches[0], { event: "touch_start", touches }));
+    touched("touchstart", (touches) => touches.length && begin(touches[0]));
     touched("touchmove", (touches) => touches.length && move(touches[0]));
-    touched("touchend", (touches) => end({ event: "touch_end", touches }));
-    touched("touchcancel", (touches) => end({ event: "touch_cancel", touches }));
+    touched("touchend", () => last && end());
+    touched("touchcancel", () => last && end());
     return node;
   }
 
@@ -567,6 +562,8 @@
       const data = content.data;
       if (data.method === "update" || data.method === "echo_update") {
         putBuffers(data.state, data.buffer_paths || [], message.buffers);
+        // when the kernel sent the update being shown (its clock): benchmarks/app_load.py splits its latencies with it
+        document.body.dataset.updateSent = message.header.date;
         model.update(data.state);
       } else if (data.method === "custom") {
         model.custom(data.content, message.buffers);
