@@ -2,8 +2,8 @@
 
 Real kernels through jupyter_client, as the app's server starts them: the kernel is the fork server's child, has
 the app's modules loaded before it imports anything, runs in the working directory and environment it was given,
-has ipywidgets' comm targets, can be interrupted, shuts down, and exits when the fork server does.  What the fork server does
-not expect it refuses; what the provisioner cannot fork it launches the usual way.
+has ipywidgets' comm targets, can be interrupted, shuts down, and exits when the fork server does.  What the fork
+server does not expect it refuses; what the provisioner cannot fork it launches the usual way.
 """
 
 from __future__ import annotations
