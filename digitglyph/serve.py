@@ -103,8 +103,8 @@ POOL_WARMING = 1  # pool kernels started and warmed at a time
 CLAIMED_WARMING = 4  # pool kernels warmed at a time for pages that wait for them (a class arriving at launch)
 WARMING_AT_ONCE = {False: POOL_WARMING, True: CLAIMED_WARMING}  # by whether a page has claimed the kernel
 DEFAULT_REFILL_AFTER_S = 30  # a taken pool kernel is replaced this long after (Voila's fill_delay)
-# While people use the app, a pool kernel is warmed (about 2.5 CPU-seconds) only when the machine has CPU to spare,
-# so that it does not take the CPU their strokes need: see until_cpu_to_spare.
+# While people use the app, a pool kernel is warmed (about 1 CPU-second with the server's part) only when the machine
+# has CPU to spare, so that it does not take the CPU their strokes need: see until_cpu_to_spare.
 BUSY_CPU_FRACTION = 0.5  # busy: at least this fraction of all cores' time went to work at normal priority
 CPU_WINDOW_S = 1.0  # each reading of the machine's CPU use covers this long
 POOL_CPU_WAIT_S = 120  # a pool kernel waits at most this long for spare CPU, then warms anyway
@@ -733,8 +733,11 @@ class PageHandler(TornadoVoilaHandler):
             self.kernel_manager.release(token)
 
     def should_use_rendered_notebook(self, notebook_data, pool_size, template_name, theme, request_args):
-        # Template and theme overrides are off, so ?template= and ?theme= must not bypass the pool.
-        use = super().should_use_rendered_notebook(notebook_data, pool_size, None, None, request_args)
+        # Template and theme overrides are off, so ?template= and ?theme= must not bypass the pool.  Voila also
+        # bypasses it until the pool's first kernel has started (it compares the template with that kernel's); here a
+        # page takes a pool kernel whenever the pool has one, so that a class arriving at launch gets its kernels
+        # CLAIMED_WARMING at a time instead of all at once (then every canvas came last, after about 30 s).
+        use = pool_size > 0
         if use:
             self.kernel_manager.claim_pool_kernel(self.notebook_path, ADMISSION.get())
         return use
