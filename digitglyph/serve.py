@@ -83,10 +83,10 @@ START_TIMEOUT_S = 120
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 WILDCARD_ADDRESSES = ("", "0.0.0.0", "::")
-# Sized for this 2-core, 24 GiB machine with kernels of ~150-200 MB (TensorFlow-free inference):
-# (40 + 8) kernels stay under 10 GB; see the README's "Running it for a group" to size it for yours.
+# Sized for a class on this 2-core, 24 GiB machine with forked kernels of ~85 MB RSS, 45 MB PSS: (40 + 32) kernels
+# stay under 4 GB of PSS, and a pool of 32 warms in about 25 s; see the README's "Running it for a group".
 DEFAULT_MAX_SESSIONS = 40
-DEFAULT_POOL = 8
+DEFAULT_POOL = 32
 DEFAULT_CULL_AFTER_S = 60
 DEFAULT_CONNECT_GRACE_S = 300
 # The page's frontend: "light" (templates/digitglyph: the app's widgets in one small script) or "lab" (Voila's

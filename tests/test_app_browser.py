@@ -27,7 +27,7 @@ CANVAS_SIZE = 280
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = VoilaServer(tmp_path_factory.mktemp("voila")).start()
+    server = VoilaServer(tmp_path_factory.mktemp("voila"), pool=2).start()  # a few pages, one after the other
     yield server
     server.stop()
 
