@@ -138,6 +138,7 @@ class ForkServer:
 
     def __init__(self, listener: socket.socket):
         self.listener = listener
+        self.pid = os.getpid()  # the fork server's own (a kernel forked from it is another process)
         self.connection: socket.socket | None = None  # the request being answered
         self.exit_statuses: dict[int, int] = {}
         self.children: set[int] = set()
@@ -224,12 +225,16 @@ def serve(socket_path: str, ready_fd: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.write(ready_fd, b"ready\n")
     os.close(ready_fd)
-    while os.getppid() == starter:
-        try:
-            connection, _ = listener.accept()
-        except TimeoutError:
-            continue
-        server.handle(connection)
+    try:
+        while os.getppid() == starter:
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            server.handle(connection)
+    finally:  # the socket and its directory go with the fork server (the app server may be gone already)
+        if os.getpid() == server.pid:
+            shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
 
 
 # -- the provisioner (in the app server) ---------------------------------------------------------------------

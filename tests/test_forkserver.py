@@ -175,6 +175,14 @@ def test_forked_kernels_exit_with_the_fork_server(forking):
     run(scenario())
 
 
+def test_a_fork_server_that_stops_takes_its_socket_with_it(forking):
+    server = ForkServerProcess.shared()
+    assert os.path.exists(server.socket_path)
+    server.process.terminate()
+    server.process.wait(TIMEOUT_S)
+    assert not os.path.exists(server.directory)
+
+
 def test_without_a_fork_server_the_kernel_starts_the_usual_way(forking, monkeypatch, caplog):
     def broken():
         raise ForkServerError("the fork server did not start (exit status 1)")
