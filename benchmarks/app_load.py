@@ -61,14 +61,13 @@ from digitglyph import answers
 from digitglyph.app import CANVAS_SIZE, DEFAULT_BRUSH, answer_of
 from digitglyph.browser import (
     CANVAS_RECT,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     POLL_MS,
     PROBABILITIES,
     RECOGNITION_COUNT,
     RECOGNITION_SHOWN,
     AppPage,
     VoilaServer,
+    launch_chromium,
 )
 from digitglyph.recognizer import Recognizer
 from digitglyph.serve import DEFAULT_POOL, FRONTENDS, KERNEL_STARTS, wait_for_pool
@@ -566,7 +565,7 @@ async def run(counts: list[int], digits_each: int, settings: LoadSettings) -> di
 
     figures = {}
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = await launch_chromium(playwright)
         try:
             if not settings.at_launch:  # the cold start: `make app` (its default pool) and one person at once
                 options = {"pool": DEFAULT_POOL, **settings.serve_options}

@@ -2,8 +2,8 @@
 
 Imported by the browser tests and the benchmarks (no ``sys.path`` edits, nothing from ``tests/``):
 
-* :data:`CHROMIUM`, :data:`CHROMIUM_ARGS`, :func:`launch_chromium`, :func:`chromium`: Debian's
-  Chromium driven by Playwright (no downloaded browsers);
+* :data:`CHROMIUM`, :data:`CHROMIUM_ARGS`, :func:`chromium_args`, :func:`launch_chromium`, :func:`chromium`:
+  Debian's Chromium driven by Playwright (no downloaded browsers);
 * :class:`VoilaServer`: the app as ``make app`` serves it (:mod:`digitglyph.serve`), on a free port
   of 127.0.0.1 with its own corrections file; restartable, usable as a context manager;
 * :class:`AppPage`: one browser session of the Voila app (its CSS-class hooks, see :mod:`digitglyph.app`),
@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,6 +43,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Chromium's headless mode is the whole browser: each window (each Playwright browser context) also builds the browser's
+# own interface, and since Chromium 15x preloads the address bar's drop-down as a web page of its own. That page is a
+# renderer per context costing about 1.2 CPU-seconds, more than a blank page (0.5 CPU-s per context without it,
+# measured with 8 contexts); a class simulated on the server's machine paid it 32 times. A headless browser never shows
+# the drop-down, so it is switched off.
+HEADLESS_UNSEEN_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
+PLAYWRIGHT_DISABLED_FEATURES = re.compile(r"\bdisabledFeatures = \[(.*?)\]", re.DOTALL)  # chromiumSwitches.ts
 PAGE_TIMEOUT_MS = 240_000  # a fresh kernel starting on 2 busy cores can take a while
 RECOGNITION_TIMEOUT_MS = 30_000
 LOCAL_HOSTS = ("127.0.0.1", None)  # None: data: and blob: URLs
@@ -74,11 +82,31 @@ document.addEventListener('securitypolicyviolation',
 # -- the browser ------------------------------------------------------------------------------
 
 
+def playwright_disabled_features() -> list[str]:
+    """The Chromium features Playwright itself switches off, read from the installed Playwright's driver.
+
+    Chromium reads only the last ``--disable-features``, so ours (:func:`chromium_args`) repeats Playwright's."""
+    import playwright
+
+    bundle = Path(playwright.__file__).parent / "driver" / "package" / "lib" / "coreBundle.js"
+    found = PLAYWRIGHT_DISABLED_FEATURES.search(bundle.read_text(encoding="utf-8")) if bundle.exists() else None
+    if found is None:
+        raise RuntimeError(f"Playwright's disabled Chromium features are not in {bundle}: has Playwright changed?")
+    return re.findall(r'^\s*"([\w-]+)",?\s*$', found.group(1), re.MULTILINE)
+
+
+def chromium_args() -> list[str]:
+    """:data:`CHROMIUM_ARGS`, and the features to disable: Playwright's and :data:`HEADLESS_UNSEEN_FEATURES`."""
+    features = dict.fromkeys([*playwright_disabled_features(), *HEADLESS_UNSEEN_FEATURES])
+    return [*CHROMIUM_ARGS, "--disable-features=" + ",".join(features)]
+
+
 def launch_chromium(playwright, **options):
-    """Debian's Chromium, headless, with the project's settings (``make setup`` installs it)."""
+    """Debian's Chromium, headless, with the project's settings (``make setup`` installs it); ``playwright`` is
+    Playwright's sync or async API (the async one returns an awaitable)."""
     if not Path(CHROMIUM).exists():
         raise FileNotFoundError(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, **options)
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_args(), headless=True, **options)
 
 
 @contextlib.contextmanager
