@@ -22,10 +22,13 @@ answer for 1-2 s, then clicks Clear. Printed per N:
 * CPU seconds spent while the sessions open (until every canvas is ready or has failed) and while they draw, by
   the browser, Playwright's driver (the simulated people), the server, the kernels and the rest of the machine:
   on this one machine the browser's share is what 30 people's own computers would do;
-* the nice value of each: with ``--class-priority low`` the simulated class (this script, Playwright's driver,
-  Chromium and all its processes) runs at nice 19 while the server and its kernels keep this script's starting
-  priority (nice 0), so the class only gets the CPU the server does not want, as if the browsers ran on the
-  class's own computers (:func:`lower_the_class_priority`); the default, ``normal``, runs all at one priority;
+* the nice value of each, and of their autogroups: with ``--class-priority low`` the simulated class (this script,
+  Playwright's driver, Chromium and all its processes, and their two sessions' autogroups) runs at nice 19 while the
+  server and its kernels keep this script's starting priority (nice 0), so the class only gets the CPU the server
+  does not want, as if the browsers ran on the class's own computers (:func:`lower_the_class_priority`,
+  :func:`lower_autogroup`; the script reruns itself in a session of its own for that); the default, ``normal``,
+  leaves every priority as it is: with the scheduler's autogroups each session (this script with Playwright's
+  driver, Chromium, the server with its kernels) then shares the CPU as one;
 * failed requests and page errors; kernel RSS and PSS (``/proc/PID/smaps_rollup``) per kernel; total server
   memory (the server process and all its kernels);
 * each figure against the issue-15 targets.
@@ -46,7 +49,10 @@ import errno
 import os
 import random
 import resource
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -108,6 +114,20 @@ LATENCY_PROBE = """() => {
     }).observe(view, {subtree: true, childList: true, characterData: true});
 }"""
 
+# When the page had all of its HTML (Navigation Timing's responseEnd: Voila streams the page, and for a page with a
+# kernel of its own ends it once the kernel has run the app), when it asked its kernel for the app's widgets
+# (body[data-states-requested]: its scripts loaded and its websocket open) and when the kernel sent them
+# (body[data-states-sent], the kernel's clock), ms since the epoch on this machine's clock: the wait for a canvas
+# splits into the server sending the page, the browser loading it, the kernel answering and the browser showing it.
+STATES_TIMES = """() => {
+    const [navigation] = performance.getEntriesByType('navigation');
+    const received = navigation && navigation.responseEnd ? performance.timeOrigin + navigation.responseEnd : null;
+    return [received, ...['statesRequested', 'statesSent'].map(name => {
+        const time = Date.parse(document.body.dataset[name] || '');
+        return Number.isFinite(time) ? time : null;
+    })];
+}"""
+
 
 @dataclass
 class Answer:
@@ -124,6 +144,7 @@ class Session:
 
     number: int
     ready_s: float | None = None
+    states_times_s: tuple | None = None  # page opened -> its HTML received, -> widgets asked, -> sent (STATES_TIMES)
     status: int | None = None
     answers: list = field(default_factory=list)
     latencies_ms: list = field(default_factory=list)
@@ -183,11 +204,14 @@ async def run_session(
     page.on("console", lambda message: message.type == "error" and session.errors.append(message.text))
     page.on("pageerror", lambda error: session.errors.append(str(error)))
     try:
-        started = time.perf_counter()
+        started, opened_at = time.perf_counter(), time.time()
         response = await page.goto(url, timeout=ready_timeout_ms, wait_until="commit")
         session.status = response.status if response else None
         await wait_for_recognition(page, 1, ready_timeout_ms)
         session.ready_s = time.perf_counter() - started
+        times = await page.evaluate(STATES_TIMES)
+        if None not in times:
+            session.states_times_s = tuple(time / 1000 - opened_at for time in times)
         await page.evaluate(LATENCY_PROBE)
         rect = await page.eval_on_selector(".digitglyph-canvas", CANVAS_RECT)
         for digit in digits:
@@ -263,7 +287,7 @@ def process_groups(server: VoilaServer) -> dict[str, list[psutil.Process]]:
     root = psutil.Process(server.process.pid)
     mine = psutil.Process().children(recursive=True)
     return {
-        "browser": [p for p in mine if "chrom" in p.name().lower()],
+        "browser": browser_processes(),
         "driver": [p for p in mine if p.name().lower().startswith("node")],
         "server": [root],
         "kernels": root.children(recursive=True),
@@ -284,15 +308,52 @@ def cpu_seconds(server: VoilaServer) -> dict[str, float]:
     return totals
 
 
-def nice_values(server: VoilaServer) -> dict[str, list[int]]:
-    """The nice values found in each of :func:`process_groups`, and this script's own."""
+def nice_values(server: VoilaServer) -> dict[str, list]:
+    """The nice values found in each of :func:`process_groups`, and this script's own; then, under ``NAME
+    autogroup``, the nice values of their autogroups (:func:`lower_autogroup`)."""
     values = {"benchmark": {os.getpriority(os.PRIO_PROCESS, 0)}}
+    groups = {"benchmark autogroup": {autogroup_nice(os.getpid())}}
     for name, processes in process_groups(server).items():
-        values[name] = set()
+        values[name], groups[f"{name} autogroup"] = set(), set()
         for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 values[name].add(process.nice())
-    return {name: sorted(found) for name, found in values.items()}
+                groups[f"{name} autogroup"].add(autogroup_nice(process.pid))
+    return {name: sorted(found, key=str) for name, found in {**values, **groups}.items()}
+
+
+def autogroup_nice(pid: int) -> int | None:
+    """The nice value of the process's autogroup (``/proc/PID/autogroup``), None where the kernel keeps none."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split("nice")[1])
+    return None
+
+
+def lower_autogroup(pid: int) -> None:
+    """Put the process's autogroup (all of its session) at nice :data:`LOW_PRIORITY_NICENESS`.
+
+    With the scheduler's autogroups (``/proc/sys/kernel/sched_autogroup_enabled``, on here) each session shares the
+    CPU as one, whatever its processes' own nice values: Playwright starts Chromium in a session of its own and the
+    server starts in one of its own, so the class's nice values alone would leave the server a third of the
+    machine.  Raising a group's nice value needs no privilege."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/autogroup").write_text(str(LOW_PRIORITY_NICENESS))
+
+
+def browser_processes() -> list[psutil.Process]:
+    """Chromium's processes started by this script (through Playwright's driver)."""
+    return [process for process in psutil.Process().children(recursive=True) if "chrom" in process.name().lower()]
+
+
+def in_a_session_of_its_own(argv: list[str]) -> int:
+    """Run this script again, with ``argv``, in a new session: its autogroup is then the class's alone, and lowering
+    it (:func:`lower_autogroup`) leaves the shell that started it, and whatever else runs in that session, alone."""
+    rerun = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *argv], start_new_session=True)
+    try:
+        return rerun.wait()
+    except KeyboardInterrupt:  # the new session does not get the terminal's Ctrl-C: pass it on
+        rerun.send_signal(signal.SIGINT)
+        return rerun.wait()
 
 
 def lower_the_class_priority() -> ThreadPoolExecutor:
@@ -307,6 +368,7 @@ def lower_the_class_priority() -> ThreadPoolExecutor:
     them, so the programs the main thread starts lose that right: CAP_SYS_NICE (held as root) and RLIMIT_NICE."""
     launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="server-launcher")
     kept = launcher.submit(threading.get_native_id).result()
+    lower_autogroup(os.getpid())  # this script and Playwright's driver; the server starts an autogroup of its own
     for thread in map(int, os.listdir("/proc/self/task")):
         if thread != kept:
             os.setpriority(os.PRIO_PROCESS, thread, LOW_PRIORITY_NICENESS)
@@ -465,6 +527,16 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
             f"page opened -> ready canvas: p50 {statistics.median(ready):.1f} s, max {max(ready):.1f} s "
             f"({len(ready)}/{count} sessions ready)"
         )
+    legs = np.array([(*s.states_times_s, s.ready_s) for s in sessions if s.ready_s and s.states_times_s]).reshape(-1, 4)
+    if len(legs):
+        parts = {
+            "page opened -> its HTML all received (the server)": legs[:, 0],
+            "-> its scripts asked the kernel for the app (the browser)": legs[:, 1] - legs[:, 0],
+            "-> the kernel sent it": legs[:, 2] - legs[:, 1],
+            "-> shown (the browser)": legs[:, 3] - legs[:, 2],
+        }
+        for name, values in parts.items():
+            print(f"  of which {name}: p50 {np.median(values):.1f} s, max {values.max():.1f} s")
     if latencies:
         print(
             f"release -> prediction over {len(latencies)} strokes: p50 {statistics.median(latencies):.0f} ms, "
@@ -495,6 +567,11 @@ def report(figures: dict, recognizer: Recognizer) -> dict:
     print(
         f"nice values, every session still open: the class: this script {nice['benchmark']}, browser "
         f"{nice['browser']}, Playwright driver {nice['driver']}; the server {nice['server']}, kernels {nice['kernels']}"
+    )
+    print(
+        f"  their autogroups' nice values (each autogroup shares the CPU as one): the class: this script and "
+        f"Playwright's driver {nice['benchmark autogroup']}, browser {nice['browser autogroup']}; the server "
+        f"{nice['server autogroup']}, kernels {nice['kernels autogroup']}"
     )
     events = sum(s.pointer_events for s in sessions)
     if events:
@@ -566,6 +643,9 @@ async def run(counts: list[int], digits_each: int, settings: LoadSettings) -> di
     figures = {}
     async with async_playwright() as playwright:
         browser = await launch_chromium(playwright)
+        if settings.launcher is not None:  # --class-priority low: Chromium's own session too
+            for process in browser_processes():
+                lower_autogroup(process.pid)
         try:
             if not settings.at_launch:  # the cold start: `make app` (its default pool) and one person at once
                 options = {"pool": DEFAULT_POOL, **settings.serve_options}
@@ -625,14 +705,15 @@ def main(argv=None) -> int:
         "--class-priority",
         choices=CLASS_PRIORITIES,
         default="normal",
-        help="'low': the simulated class (this script, Playwright's driver, Chromium) at nice "
-        f"{LOW_PRIORITY_NICENESS}, the server and its kernels at this script's starting priority, as if the "
-        "browsers ran on the class's own computers (default 'normal': all at one priority, comparable with the "
-        "earlier figures)",
+        help="'low': the simulated class (this script, Playwright's driver, Chromium, and their sessions' "
+        f"autogroups) at nice {LOW_PRIORITY_NICENESS}, the server and its kernels at this script's starting "
+        "priority, as if the browsers ran on the class's own computers (default 'normal': priorities as they are)",
     )
     args = parser.parse_args(argv)
     if args.digits < 1:
         parser.error("--digits must be at least 1")
+    if args.class_priority == "low" and os.getsid(0) != os.getpid():
+        return in_a_session_of_its_own(sys.argv[1:] if argv is None else argv)
     recognizer = Recognizer.load()
     print(
         f"model {recognizer.version}; {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 1e9:.0f} GB, "
