@@ -79,6 +79,17 @@ def test_a_new_page_is_ready_and_asks_for_a_digit(app_page):
     app_page.assert_clean()
 
 
+def test_the_page_records_when_it_asked_its_kernel_for_the_app_and_when_the_kernel_sent_it(app_page):
+    """benchmarks/app_load.py splits the wait for a canvas at these two moments (ms since the epoch)."""
+    requested, sent, now = app_page.page.evaluate(
+        "() => [Date.parse(document.body.dataset.statesRequested), Date.parse(document.body.dataset.statesSent),"
+        " Date.now()]"
+    )
+    assert requested is not None and sent is not None, "both moments are on the page's body"
+    assert requested - 5 <= sent <= now, (requested, sent, now)  # the kernel answered after the page asked
+    assert now - requested < 10 * 60 * 1000
+
+
 def test_drawn_digits_are_recognised_as_python_recognises_their_strokes(app_page, recognizer, digits):
     for digit in digits[:2]:
         received = app_page.draw_with_mouse(digit.strokes)
