@@ -287,7 +287,7 @@ def process_groups(server: VoilaServer) -> dict[str, list[psutil.Process]]:
     root = psutil.Process(server.process.pid)
     mine = psutil.Process().children(recursive=True)
     return {
-        "browser": browser_processes(),
+        "browser": browser_processes(mine),
         "driver": [p for p in mine if p.name().lower().startswith("node")],
         "server": [root],
         "kernels": root.children(recursive=True),
@@ -340,9 +340,10 @@ def lower_autogroup(pid: int) -> None:
         Path(f"/proc/{pid}/autogroup").write_text(str(LOW_PRIORITY_NICENESS))
 
 
-def browser_processes() -> list[psutil.Process]:
-    """Chromium's processes started by this script (through Playwright's driver)."""
-    return [process for process in psutil.Process().children(recursive=True) if "chrom" in process.name().lower()]
+def browser_processes(mine: list[psutil.Process] | None = None) -> list[psutil.Process]:
+    """Chromium's processes among ``mine`` (default: every process this script started, through Playwright's driver)."""
+    mine = psutil.Process().children(recursive=True) if mine is None else mine
+    return [process for process in mine if "chrom" in process.name().lower()]
 
 
 def in_a_session_of_its_own(argv: list[str]) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import itertools
 import json
 import math
@@ -82,8 +83,9 @@ document.addEventListener('securitypolicyviolation',
 # -- the browser ------------------------------------------------------------------------------
 
 
-def playwright_disabled_features() -> list[str]:
-    """The Chromium features Playwright itself switches off, read from the installed Playwright's driver.
+@functools.cache
+def playwright_disabled_features() -> tuple[str, ...]:
+    """The Chromium features Playwright itself switches off, read once from the installed Playwright's driver.
 
     Chromium reads only the last ``--disable-features``, so ours (:func:`chromium_args`) repeats Playwright's."""
     import playwright
@@ -92,7 +94,7 @@ def playwright_disabled_features() -> list[str]:
     found = PLAYWRIGHT_DISABLED_FEATURES.search(bundle.read_text(encoding="utf-8")) if bundle.exists() else None
     if found is None:
         raise RuntimeError(f"Playwright's disabled Chromium features are not in {bundle}: has Playwright changed?")
-    return re.findall(r'^\s*"([\w-]+)",?\s*$', found.group(1), re.MULTILINE)
+    return tuple(re.findall(r'^\s*"([\w-]+)",?\s*$', found.group(1), re.MULTILINE))
 
 
 def chromium_args() -> list[str]:

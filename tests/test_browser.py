@@ -31,7 +31,7 @@ def test_playwrights_disabled_features_are_read_from_its_driver():
     features = playwright_disabled_features()
     assert "PaintHolding" in features and "HttpsUpgrades" in features  # two Playwright has long switched off
     assert all(feature.replace("-", "").isalnum() for feature in features)
-    assert chromium_args()[-1].split("=", 1)[1].split(",") == [*features, *HEADLESS_UNSEEN_FEATURES]
+    assert features_switched_off(chromium_args()) == [[*features, *HEADLESS_UNSEEN_FEATURES]]
 
 
 def test_the_launched_browser_keeps_playwrights_features_off_and_preloads_no_address_bar(browser):
