@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -54,14 +55,23 @@ PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
     "ipykernel.comm",
+    "ipykernel.debugger",  # and debugpy: 0.1 CPU-s a kernel when each imported it
     "IPython.core.interactiveshell",
+    "IPython.core.completerlib",
+    "IPython.core.debugger",
+    "IPython.extensions.storemagic",
+    "psutil",
+    "tornado.platform.asyncio",
     "ipywidgets",
     "numpy",
+    "numpy.random",
     "PIL.Image",
+    "PIL.PngImagePlugin",
     "digitglyph.app",
     "digitglyph.recognizer",
     "digitglyph.runtime",
     "ai_edge_litert.interpreter",
+    "ai_edge_litert.schema_py_generated",  # and flatbuffers: the light model's metadata
 )
 PROVISIONER = "digitglyph-forking"  # ForkingProvisioner's entry point name (pyproject.toml)
 LAUNCHER = "ipykernel_launcher"  # kernel commands look like [python, *interpreter options, -m, LAUNCHER, *args]
@@ -207,8 +217,14 @@ class ForkServer:
 
 
 def preload() -> None:
+    # debugpy (imported with ipykernel.debugger) otherwise warns in the server's log that Python's frozen modules may
+    # hide breakpoints: nobody debugs the app's kernels
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     for name in PRELOAD:
         importlib.import_module(name)
+    # What is imported lives as long as the fork server: out of the garbage collector's sight, so that a kernel's
+    # collections neither walk those objects nor write to them (which would copy their memory into every kernel).
+    gc.freeze()
 
 
 def serve(socket_path: str, ready_fd: int) -> None:

@@ -66,12 +66,23 @@ import urllib.request
 import uuid
 
 import psutil
+
+# jsonschema, which the server imports through jupyter_server, imports rfc3987_syntax (when installed) to check the
+# "iri" format, and that module builds some 35 Lark parsers as it is imported: 2.5 of the 3.4 CPU-seconds the server
+# took to start here (python-jsonschema/jsonschema#1428).  No schema the server validates (Jupyter's events, nbformat)
+# uses that format, so the server goes without it: a None in sys.modules makes the import fail, and jsonschema then
+# skips the format.  The imports below come after this on purpose (E402 is off for this file in pyproject.toml).
+sys.modules.setdefault("rfc3987_syntax", None)
+
+import jinja2
 import tornado.web
+import voila.notebook_renderer
 from jupyter_server._tz import utcnow
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from traitlets import Integer, List, Unicode
 from traitlets.config import Config
 from voila.app import Voila
+from voila.exporter import VoilaExporter
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
@@ -100,7 +111,7 @@ PROVISIONERS = {"fork": "digitglyph-forking", "spawn": "local-provisioner"}  # j
 CULL_INTERVAL_S = 10
 RETRY_AFTER_S = 30
 POOL_WARMING = 1  # pool kernels started and warmed at a time
-CLAIMED_WARMING = 4  # pool kernels warmed at a time for pages that wait for them (a class arriving at launch)
+CLAIMED_WARMING = 16  # pool kernels warmed at a time for pages that wait for them (a class arriving at launch)
 WARMING_AT_ONCE = {False: POOL_WARMING, True: CLAIMED_WARMING}  # by whether a page has claimed the kernel
 DEFAULT_REFILL_AFTER_S = 30  # a taken pool kernel is replaced this long after (Voila's fill_delay)
 # While people use the app, a pool kernel is warmed (about 1 CPU-second with the server's part) only when the machine
@@ -367,6 +378,10 @@ def voila_config(args: argparse.Namespace) -> Config:
     # nbclient waits 4 s for a cell's output after the kernel's reply, then goes on without it: on a machine
     # busy starting many kernels the app's widget arrived later, and the page came up empty.
     config.VoilaExecutor.iopub_timeout = IOPUB_TIMEOUT_S
+    # Kernels talk to the server over Unix sockets beside their connection files, not TCP ports: a port picked free for
+    # a kernel could be taken before the kernel bound it (by another kernel or by any connection on the machine), and
+    # 32 pages opening at once lost a kernel that way ("Address already in use"); no other user can reach them, either.
+    config.KernelManager.transport = "ipc"
     # The app's kernels only (this server's): forked from one warm process, see digitglyph/forkserver.py.
     config.KernelProvisionerFactory.default_provisioner_name = PROVISIONERS[args.kernel_start]
     config.BoundedKernelManager.update(
@@ -393,6 +408,7 @@ def main(argv=None) -> int:
             args.kernel_start = "spawn"
     os.chdir(ROOT)
     os.environ.update(environment())
+    voila.notebook_renderer.VoilaExporter = PageExporter  # Voila has no setting for the exporter its pages use
     print(
         f"DigitGlyph drawing app: http://{'127.0.0.1' if args.host in WILDCARD_ADDRESSES else args.host}:"
         f"{args.port}/  (Ctrl-C stops it)\n  answers to hosts: {', '.join(args.allowed_hosts)}; "
@@ -407,6 +423,46 @@ def main(argv=None) -> int:
 # -- inside the server ------------------------------------------------------------------------
 
 ADMISSION: contextvars.ContextVar = contextvars.ContextVar("digitglyph_admission", default=None)
+
+
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's compiled templates, kept in memory for as long as the server runs.
+
+    Voila makes a new exporter, and with it a new Jinja environment, for every kernel it renders the page with, and
+    each environment parsed and compiled the page's templates again (ours and the nbconvert templates they extend):
+    0.2 CPU-seconds a page, more than half of what the server spends on one.  An environment with this cache compiles
+    a template once per server and then loads its code from here.  Jinja checks each template's source against the
+    code's checksum, so an edited template is compiled anew; the code is kept apart for environments that compile
+    differently (async or not, other extensions).
+    """
+
+    def __init__(self):
+        self.code: dict[tuple, bytes] = {}
+
+    @staticmethod
+    def key(bucket: jinja2.bccache.Bucket) -> tuple:
+        environment = bucket.environment
+        return (environment.is_async, tuple(sorted(environment.extensions)), bucket.key)
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self.code.get(self.key(bucket))
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.code[self.key(bucket)] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
+class PageExporter(VoilaExporter):
+    """Voila's exporter, its templates compiled once per server (:class:`CompiledTemplates`)."""
+
+    def _create_environment(self) -> jinja2.Environment:
+        environment = super()._create_environment()
+        environment.bytecode_cache = COMPILED_TEMPLATES
+        return environment
 
 
 class SecurityHeaders(tornado.web.OutputTransform):

@@ -132,13 +132,14 @@ def test_a_forked_kernel_is_a_working_kernel_with_the_app_already_loaded(forking
             assert kernel.parent().pid == ForkServerProcess.shared().process.pid
             reply = await run_code(
                 client,
-                "import os, sys; print(sorted(m for m in " + repr(list(PRELOAD)) + " if m in sys.modules)); "
-                "print(os.getcwd()); print(os.environ['DIGITGLYPH_PROBE'])",
+                "import gc, os, sys; print(sorted(m for m in " + repr(list(PRELOAD)) + " if m in sys.modules)); "
+                "print(os.getcwd()); print(os.environ['DIGITGLYPH_PROBE']); print(gc.get_freeze_count())",
             )
             assert reply["status"] == "ok"
-            loaded, cwd, probe = reply["stdout"].splitlines()
+            loaded, cwd, probe, frozen = reply["stdout"].splitlines()
             assert loaded == str(sorted(PRELOAD))  # forked with everything loaded: none of it imported now
             assert (cwd, probe) == (str(tmp_path), "here")
+            assert int(frozen) > 10_000  # the preloaded objects, out of the garbage collector's sight (shared memory)
             # widgets reach the front end only if the kernel registered ipywidgets' comm targets
             reply = await run_code(
                 client,

@@ -1,0 +1,98 @@
+"""What the app's server spends per page and at start (issue 15: ``digitglyph/serve.py``).
+
+Jinja templates are compiled once per server, not once per page, and stay correct when a template is edited; the
+server starts without building jsonschema's optional IRI parsers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import jinja2
+import pytest
+
+from digitglyph.paths import ROOT
+from digitglyph.serve import CompiledTemplates, PageExporter
+
+
+@pytest.fixture()
+def compilations(monkeypatch):
+    """The names of the templates Jinja compiles from source, in order."""
+    compiled = []
+    compile_from_source = jinja2.Environment.compile
+
+    def counting(environment, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return compile_from_source(environment, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    return compiled
+
+
+def environment(directory, cache, is_async=False) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory), bytecode_cache=cache, enable_async=is_async, autoescape=True
+    )
+
+
+def render(environment: jinja2.Environment, template_name: str, **context) -> str:
+    template = environment.get_template(template_name)
+    if environment.is_async:
+        return asyncio.run(template.render_async(**context))
+    return template.render(**context)
+
+
+def write_templates(directory):
+    (directory / "base.html.j2").write_text("<p>{% block body %}{% endblock %}</p>")
+    (directory / "page.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block body %}{{ greeting | upper }}, {{ name }}{% endblock %}'
+    )
+
+
+def test_each_template_is_compiled_once_for_all_environments(tmp_path, compilations):
+    write_templates(tmp_path)
+    cache = CompiledTemplates()
+    pages = [render(environment(tmp_path, cache), "page.html.j2", greeting="hello", name=name) for name in "ab"]
+    assert pages == ["<p>HELLO, a</p>", "<p>HELLO, b</p>"]
+    assert sorted(compilations) == ["base.html.j2", "page.html.j2"]  # by the first environment only
+    uncached = render(environment(tmp_path, None), "page.html.j2", greeting="hello", name="a")
+    assert uncached == pages[0]
+
+
+def test_an_edited_template_is_compiled_again(tmp_path, compilations):
+    write_templates(tmp_path)
+    cache = CompiledTemplates()
+    render(environment(tmp_path, cache), "page.html.j2", greeting="hello", name="a")
+    (tmp_path / "page.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block body %}{{ greeting }} to {{ name }}{% endblock %}'
+    )
+    assert render(environment(tmp_path, cache), "page.html.j2", greeting="hello", name="a") == "<p>hello to a</p>"
+    assert compilations == ["page.html.j2", "base.html.j2", "page.html.j2"]
+
+
+def test_async_and_plain_environments_keep_their_own_code(tmp_path, compilations):
+    write_templates(tmp_path)
+    cache = CompiledTemplates()
+    for is_async in (False, True, False, True):
+        assert render(environment(tmp_path, cache, is_async), "page.html.j2", greeting="hi", name="a") == "<p>HI, a</p>"
+    assert len(compilations) == 4  # two templates, each compiled once plain and once async
+
+
+def test_the_page_exporter_renders_with_the_shared_compiled_templates(tmp_path):
+    first, second = (PageExporter(template_name="lab") for _ in range(2))
+    assert first.environment is not second.environment  # Voila's exporters keep their own environments ...
+    assert first.environment.bytecode_cache is second.environment.bytecode_cache  # ... and share the compiled code
+    assert isinstance(first.environment.bytecode_cache, CompiledTemplates)
+
+
+def test_the_server_starts_without_building_jsonschemas_iri_parsers():
+    probe = (
+        "import sys, digitglyph.serve, jsonschema; "
+        "jsonschema.validate('2026-11-27T10:00:00Z', {'format': 'date-time'}, "
+        "format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER); "
+        "print('lark' in sys.modules, 'jupyter_server' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]  # Jupyter imported, the Lark grammars never built
