@@ -23,8 +23,8 @@ Voila 0.5 in this process, hardened for a shared machine:
   count), for at most :data:`POOL_CPU_WAIT_S`, then it warms anyway; a kernel a visitor is waiting for never
   waits.  Size the pool to the class: see the README.
 * **Kernels forked from one warm process** (``--kernel-start fork``, the default; :mod:`digitglyph.forkserver`): a
-  kernel costs about 0.4 CPU-seconds to start and run the app instead of 1.1, and shares the imported code's
-  memory with the others (PSS about 45 MB instead of 62-78), so a class opening the app on a freshly started server
+  kernel costs about 0.23 CPU-seconds to start and run the app instead of 1.1, and shares the imported code's
+  memory with the others (PSS about 32 MB instead of 62-78), so a class opening the app on a freshly started server
   gets its canvases sooner.  Pool kernels that pages already wait for warm :data:`CLAIMED_WARMING` at a time
   beside the pool's own one.  ``--kernel-start spawn`` starts each kernel as a new Python, as Jupyter does.
 * **Culling**: a page that is closed shuts its kernel down at once (Voila's page does that on
@@ -45,6 +45,10 @@ Voila 0.5 in this process, hardened for a shared machine:
   does not.
 * **No empty page under load**: the notebook's run waits up to :data:`IOPUB_TIMEOUT_S` for the app's widget
   (nbclient's 4 s default dropped it when many kernels started at once).
+* **Kernels on Unix sockets** (``KernelManager.transport = "ipc"``), in the server's private connection folder: no
+  TCP port to race for (32 pages opening at once lost a kernel to "Address already in use") and none to reach.
+* **Templates compiled once per server** (:class:`PageExporter`, :class:`CompiledTemplates`) instead of once per page,
+  and jsonschema's optional IRI checker (2.5 CPU-seconds of Lark parsers at import) switched off before Jupyter loads.
 * Nothing from the notebook's directory is served, and tracebacks are not shown on the page.
 """
 
@@ -94,8 +98,8 @@ START_TIMEOUT_S = 120
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 WILDCARD_ADDRESSES = ("", "0.0.0.0", "::")
-# Sized for a class on this 2-core, 24 GiB machine with forked kernels of ~85 MB RSS, 45 MB PSS: (40 + 32) kernels
-# stay under 4 GB of PSS, and a pool of 32 warms in about 25 s; see the README's "Running it for a group".
+# Sized for a class on this 2-core, 24 GiB machine with forked kernels of ~82 MB RSS, 32 MB PSS: (40 + 32) kernels
+# stay under 4 GB of PSS, and a pool of 32 warms in about 18 s; see the README's "Running it for a group".
 DEFAULT_MAX_SESSIONS = 40
 DEFAULT_POOL = 32
 DEFAULT_CULL_AFTER_S = 60
