@@ -159,6 +159,18 @@ reload this page in a little while.</p>
 </body></html>
 """
 
+# The end of a page whose kernel could not run the app (PageExporter): it closes the two elements the template left
+# open around the (hidden) cells, hides the loading text (a style: the policy allows no inline script) and says so.
+KERNEL_FAILED_PAGE = """
+</div></div>
+<style>#loading { display: none; }</style>
+<div class="digitglyph-failed" role="alert">
+<h2>The app could not start</h2>
+<p>Its kernel on the server stopped before the app was ready. Reload the page to try again.</p>
+</div>
+</body></html>
+"""
+
 
 # -- the command line -------------------------------------------------------------------------
 
@@ -461,12 +473,27 @@ COMPILED_TEMPLATES = CompiledTemplates()
 
 
 class PageExporter(VoilaExporter):
-    """Voila's exporter, its templates compiled once per server (:class:`CompiledTemplates`)."""
+    """Voila's exporter, its templates compiled once per server (:class:`CompiledTemplates`), and a page that ends
+    with :data:`KERNEL_FAILED_PAGE` when its kernel cannot run the app.
+
+    Voila renders the page while the kernel starts and runs the notebook.  When that fails (a kernel that dies before
+    it answers, say), Voila's page handler kept the request open for ever, sending heartbeats to a page that showed
+    "Loading the app" and held a place under the cap.
+    """
 
     def _create_environment(self) -> jinja2.Environment:
         environment = super()._create_environment()
         environment.bytecode_cache = COMPILED_TEMPLATES
         return environment
+
+    async def generate_from_notebook_node(self, nb, resources=None, extra_context=None, page_config=None, **kw):
+        pieces = super().generate_from_notebook_node(nb, resources, extra_context or {}, page_config or {}, **kw)
+        try:
+            async for piece in pieces:
+                yield piece
+        except Exception as error:  # noqa: BLE001 - whatever stopped the kernel, the page must end and say so
+            self.log.error("DigitGlyph: the app's page could not be finished: %s", error)
+            yield KERNEL_FAILED_PAGE, resources
 
 
 class SecurityHeaders(tornado.web.OutputTransform):

@@ -1,20 +1,26 @@
-"""What the app's server spends per page and at start (issue 15: ``digitglyph/serve.py``).
+"""What the app's server spends per page and at start, and a page whose kernel fails (``digitglyph/serve.py``).
 
 Jinja templates are compiled once per server, not once per page, and stay correct when a template is edited; the
-server starts without building jsonschema's optional IRI parsers.
+server starts without building jsonschema's optional IRI parsers; a page whose kernel dies before the app runs ends
+with a message instead of loading for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import subprocess
 import sys
+import time
 
 import jinja2
 import pytest
 
+from digitglyph.browser import VoilaServer
 from digitglyph.paths import ROOT
-from digitglyph.serve import CompiledTemplates, PageExporter
+from digitglyph.serve import KERNEL_FAILED_PAGE, CompiledTemplates, PageExporter, status
+
+PAGE_DEADLINE_S = 90
 
 
 @pytest.fixture()
@@ -96,3 +102,37 @@ def test_the_server_starts_without_building_jsonschemas_iri_parsers():
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "True"]  # Jupyter imported, the Lark grammars never built
+
+
+def read_page(port: int, deadline_s: float) -> tuple[str, bool]:
+    """The page at ``/`` as far as it came within ``deadline_s`` (Voila keeps a slow page open with heartbeats),
+    and whether it ended."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=deadline_s)
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    assert response.status == 200
+    body, started = b"", time.monotonic()
+    while time.monotonic() - started < deadline_s:
+        chunk = response.read1(65536)
+        if not chunk:
+            return body.decode(), True
+        body += chunk
+    return body.decode(), False
+
+
+@pytest.mark.parametrize("pool", [0, 1], ids=["own kernel", "pool kernel"])
+def test_a_page_whose_kernel_dies_ends_with_a_message_and_frees_its_place(tmp_path, pool):
+    dying = tmp_path / "dying"
+    dying.mkdir()
+    (dying / "ipykernel_launcher.py").write_text("raise SystemExit(3)\n")  # found before ipykernel's own
+    options = {"pool": pool, "kernel_start": "spawn", "extra_environment": {"PYTHONPATH": str(dying)}}
+    with VoilaServer(tmp_path, **options) as server:
+        page, ended = read_page(server.port, PAGE_DEADLINE_S)
+        assert ended, "the page was still loading"
+        assert page.endswith(KERNEL_FAILED_PAGE)
+        assert "The app could not start" in page
+        # the place is free again once Jupyter has given up restarting the dead kernel (five tries)
+        deadline = time.monotonic() + PAGE_DEADLINE_S
+        while status(server.port)["sessions"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert status(server.port)["sessions"] == 0
