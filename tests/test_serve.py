@@ -7,7 +7,6 @@ with a message instead of loading for ever.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import time
 
 import jinja2
 import pytest
+from conftest import run
 
 from digitglyph.browser import VoilaServer
 from digitglyph.paths import ROOT
@@ -46,7 +46,7 @@ def environment(directory, cache, is_async=False) -> jinja2.Environment:
 def render(environment: jinja2.Environment, template_name: str, **context) -> str:
     template = environment.get_template(template_name)
     if environment.is_async:
-        return asyncio.run(template.render_async(**context))
+        return run(template.render_async(**context))
     return template.render(**context)
 
 
