@@ -260,10 +260,8 @@ class DrawingApp:
             view.add_class(css_class)
         return view
 
-    def _box(self, kind: str, children, layout=None):
-        import ipywidgets as widgets
-
-        return getattr(widgets, kind)(children, layout=layout or self.plain_layout)
+    def _box(self, box_class, children, layout=None):
+        return box_class(children, layout=layout or self.plain_layout)
 
     def _button(self, text: str, css_class: str, tooltip: str, handler, layout=None):
         import ipywidgets as widgets
@@ -292,11 +290,13 @@ class DrawingApp:
     def _layout(self):
         import ipywidgets as widgets
 
-        pad = self._box("Box", [self.canvas])
+        pad = self._box(widgets.Box, [self.canvas])
         pad.add_class("digitglyph-pad")
-        drawing = self._box("VBox", [pad, self.brush, self._box("HBox", [self.undo_button, self.clear_button])])
+        drawing = self._box(
+            widgets.VBox, [pad, self.brush, self._box(widgets.HBox, [self.undo_button, self.clear_button])]
+        )
         result = self._box(
-            "VBox",
+            widgets.VBox,
             [
                 self.prediction_view,
                 self.probabilities_view,
@@ -306,19 +306,19 @@ class DrawingApp:
             layout=widgets.Layout(margin="0 0 0 32px"),
         )
         corrections = self._box(
-            "VBox",
+            widgets.VBox,
             [
                 self._html(value="Wrong? Click the digit you drew (or Not a digit) to store a correction:"),
-                self._box("HBox", self.correct_buttons + [self.not_a_digit_button]),
+                self._box(widgets.HBox, self.correct_buttons + [self.not_a_digit_button]),
                 self.saved_view,
                 self.count_view,
             ],
         )
         return self._box(
-            "VBox",
+            widgets.VBox,
             [
                 self._html(value=STYLE + "<h2>DigitGlyph: draw a digit</h2>"),
-                self._box("HBox", [drawing, result]),
+                self._box(widgets.HBox, [drawing, result]),
                 corrections,
             ],
         )

@@ -29,9 +29,9 @@ def compilations(monkeypatch):
     compiled = []
     compile_from_source = jinja2.Environment.compile
 
-    def counting(environment, source, name=None, filename=None, raw=False, defer_init=False):
+    def counting(environment, source, name=None, *args, **kwargs):
         compiled.append(name)
-        return compile_from_source(environment, source, name, filename, raw, defer_init)
+        return compile_from_source(environment, source, name, *args, **kwargs)
 
     monkeypatch.setattr(jinja2.Environment, "compile", counting)
     return compiled
